@@ -1,0 +1,1 @@
+namespace Gguf2Qnn.Reference;
