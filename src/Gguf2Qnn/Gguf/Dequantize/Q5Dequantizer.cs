@@ -1,0 +1,54 @@
+using System.Buffers.Binary;
+
+namespace Gguf2Qnn.Gguf;
+
+/// <summary>
+/// The 5-bit legacy types (ggml-common.h <c>block_q5_0</c>, <c>block_q5_1</c>; 32 weights per block). The fifth bit of
+/// weight j is bit j of the little-endian uint32 qh; the low four bits follow Q4_0's nibble order.
+/// Q5_0 (22 bytes: fp16 d, qh, qs[16]): value = (q − 16) · d. Q5_1 (24 bytes: fp16 d, fp16 m, qh, qs[16]): value =
+/// q · d + m.
+/// </summary>
+internal static class Q5Dequantizer
+{
+    private static readonly int Q5_0Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q5_0);
+    private static readonly int Q5_1Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q5_1);
+
+    public static void Q5_0(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var blocks = dst.Length / 32;
+        for (var b = 0; b < blocks; b++)
+        {
+            var block = src.Slice(b * Q5_0Bytes, Q5_0Bytes);
+            var d = FloatDequantizer.ReadHalf(block, 0);
+            var qh = BinaryPrimitives.ReadUInt32LittleEndian(block[2..]);
+            var y = dst.Slice(b * 32, 32);
+            for (var j = 0; j < 16; j++)
+            {
+                var lo = (block[6 + j] & 0x0F) | (int)(((qh >> j) & 1) << 4);
+                var hi = (block[6 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+                y[j] = (lo - 16) * d;
+                y[j + 16] = (hi - 16) * d;
+            }
+        }
+    }
+
+    public static void Q5_1(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var blocks = dst.Length / 32;
+        for (var b = 0; b < blocks; b++)
+        {
+            var block = src.Slice(b * Q5_1Bytes, Q5_1Bytes);
+            var d = FloatDequantizer.ReadHalf(block, 0);
+            var m = FloatDequantizer.ReadHalf(block, 2);
+            var qh = BinaryPrimitives.ReadUInt32LittleEndian(block[4..]);
+            var y = dst.Slice(b * 32, 32);
+            for (var j = 0; j < 16; j++)
+            {
+                var lo = (block[8 + j] & 0x0F) | (int)(((qh >> j) & 1) << 4);
+                var hi = (block[8 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+                y[j] = (lo * d) + m;
+                y[j + 16] = (hi * d) + m;
+            }
+        }
+    }
+}
