@@ -105,7 +105,7 @@ internal static class IQ2Dequantizer
     {
         for (var j = 0; j < 8; j++)
         {
-            y[j] = db * entry[j] * ((signMask & (1 << j)) != 0 ? -1f : 1f);
+            y[j] = db * entry[j] * (1 - (((signMask >> j) & 1) << 1));
         }
     }
 }

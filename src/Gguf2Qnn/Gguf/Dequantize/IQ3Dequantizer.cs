@@ -76,8 +76,8 @@ internal static class IQ3Dequantizer
     {
         for (var j = 0; j < 4; j++)
         {
-            y[j] = db * e1[j] * ((mask & (1 << j)) != 0 ? -1f : 1f);
-            y[j + 4] = db * e2[j] * ((mask & (1 << (j + 4))) != 0 ? -1f : 1f);
+            y[j] = db * e1[j] * (1 - (((mask >> j) & 1) << 1));
+            y[j + 4] = db * e2[j] * (1 - (((mask >> (j + 4)) & 1) << 1));
         }
     }
 }

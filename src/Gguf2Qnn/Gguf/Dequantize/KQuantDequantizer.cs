@@ -84,7 +84,7 @@ internal static class KQuantDequantizer
             var y = dst.Slice(b * QK, QK);
             var n = 0;
             var sub = 0;
-            var m = 1;
+            var bit = 0;
             for (var half = 0; half < 2; half++)
             {
                 var q = block.Slice(32 + (32 * half), 32);
@@ -96,11 +96,11 @@ internal static class KQuantDequantizer
                         for (var l = 0; l < 16; l++)
                         {
                             var k = (16 * part) + l;
-                            y[n++] = dl * (((q[k] >> shift) & 3) - ((hm[k] & m) != 0 ? 0 : 4));
+                            y[n++] = dl * (((q[k] >> shift) & 3) - (((~hm[k] >> bit) & 1) << 2));
                         }
                     }
 
-                    m <<= 1;
+                    bit++;
                 }
             }
         }
@@ -203,11 +203,10 @@ internal static class KQuantDequantizer
                 float d1 = d * sc1, dm1 = min * m1, d2 = d * sc2, dm2 = min * m2;
                 var ql = block.Slice(48 + (32 * j), 32);
                 var yy = y.Slice(64 * j, 64);
-                int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
                 for (var l = 0; l < 32; l++)
                 {
-                    yy[l] = (d1 * ((ql[l] & 0xF) + ((qh[l] & u1) != 0 ? 16 : 0))) - dm1;
-                    yy[l + 32] = (d2 * ((ql[l] >> 4) + ((qh[l] & u2) != 0 ? 16 : 0))) - dm2;
+                    yy[l] = (d1 * ((ql[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4))) - dm1;
+                    yy[l + 32] = (d2 * ((ql[l] >> 4) | (((qh[l] >> ((2 * j) + 1)) & 1) << 4))) - dm2;
                 }
             }
         }
