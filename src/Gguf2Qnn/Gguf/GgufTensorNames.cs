@@ -1,0 +1,56 @@
+namespace Gguf2Qnn.Gguf;
+
+/// <summary>
+/// GGUF tensor names (GGUF spec, "Standardized tensor names"; gguf-py <c>TENSOR_NAMES</c>): <c>token_embd.weight</c>,
+/// <c>blk.{i}.attn_q.weight</c>, …
+/// </summary>
+public static class GgufTensorNames
+{
+    /// <summary><c>token_embd.weight</c>: ne = (hidden, vocab).</summary>
+    public const string TokenEmbedding = "token_embd.weight";
+
+    /// <summary><c>output_norm.weight</c>: ne = (hidden).</summary>
+    public const string OutputNorm = "output_norm.weight";
+
+    /// <summary><c>output.weight</c> (lm head): ne = (hidden, vocab); absent when tied to the embedding.</summary>
+    public const string Output = "output.weight";
+
+    /// <summary><c>blk.{i}.{suffix}</c>.</summary>
+    public static string Block(int layer, string suffix) => $"blk.{layer}.{suffix}";
+
+    /// <summary><c>blk.{i}.attn_norm.weight</c>.</summary>
+    public static string AttnNorm(int i) => Block(i, "attn_norm.weight");
+
+    /// <summary><c>blk.{i}.attn_q.weight</c>: ne = (hidden, heads·head_dim).</summary>
+    public static string AttnQ(int i) => Block(i, "attn_q.weight");
+
+    /// <summary><c>blk.{i}.attn_k.weight</c>: ne = (hidden, kv_heads·head_dim).</summary>
+    public static string AttnK(int i) => Block(i, "attn_k.weight");
+
+    /// <summary><c>blk.{i}.attn_v.weight</c>: ne = (hidden, kv_heads·head_dim).</summary>
+    public static string AttnV(int i) => Block(i, "attn_v.weight");
+
+    /// <summary><c>blk.{i}.attn_q.bias</c>.</summary>
+    public static string AttnQBias(int i) => Block(i, "attn_q.bias");
+
+    /// <summary><c>blk.{i}.attn_k.bias</c>.</summary>
+    public static string AttnKBias(int i) => Block(i, "attn_k.bias");
+
+    /// <summary><c>blk.{i}.attn_v.bias</c>.</summary>
+    public static string AttnVBias(int i) => Block(i, "attn_v.bias");
+
+    /// <summary><c>blk.{i}.attn_output.weight</c>: ne = (heads·head_dim, hidden).</summary>
+    public static string AttnOutput(int i) => Block(i, "attn_output.weight");
+
+    /// <summary><c>blk.{i}.ffn_norm.weight</c>.</summary>
+    public static string FfnNorm(int i) => Block(i, "ffn_norm.weight");
+
+    /// <summary><c>blk.{i}.ffn_gate.weight</c>: ne = (hidden, ffn).</summary>
+    public static string FfnGate(int i) => Block(i, "ffn_gate.weight");
+
+    /// <summary><c>blk.{i}.ffn_up.weight</c>: ne = (hidden, ffn).</summary>
+    public static string FfnUp(int i) => Block(i, "ffn_up.weight");
+
+    /// <summary><c>blk.{i}.ffn_down.weight</c>: ne = (ffn, hidden).</summary>
+    public static string FfnDown(int i) => Block(i, "ffn_down.weight");
+}
