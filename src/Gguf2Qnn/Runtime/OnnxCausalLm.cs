@@ -121,24 +121,45 @@ public sealed class OnnxCausalLm : IDisposable
     /// (<c>result[i]</c> predicts token i + 1, length <see cref="VocabSize"/>).
     /// </summary>
     /// <exception cref="ArgumentException">No tokens, or more than <see cref="ContextLength"/>.</exception>
-    public float[][] EvaluateLogits(IReadOnlyList<int> tokens)
+    public float[][] EvaluateLogits(IReadOnlyList<int> tokens) => EvaluateLogits(tokens, tokens?.Count ?? 0);
+
+    /// <summary>
+    /// Prefills the first <paramref name="prefillLength"/> tokens in one pass, then feeds the rest one decode step at
+    /// a time through the KV cache (the path <see cref="Generate"/> takes); returns the logits of every position.
+    /// Comparing this with the single-pass overload checks the cache handling.
+    /// </summary>
+    /// <exception cref="ArgumentException">No tokens, more than <see cref="ContextLength"/>, or a prefill length outside [1, count].</exception>
+    public float[][] EvaluateLogits(IReadOnlyList<int> tokens, int prefillLength)
     {
         CheckTokens(tokens, 0);
+        if (prefillLength < 1 || prefillLength > tokens.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(prefillLength), prefillLength, "The prefill length must be in [1, token count].");
+        }
+
+        var result = new float[tokens.Count][];
         var empty = EmptyCache();
+        IDisposableReadOnlyCollection<OrtValue>? outputs = null;
         try
         {
-            using var outputs = Run(tokens, 0, empty);
-            ReadOnlySpan<float> all = outputs[0].GetTensorDataAsSpan<float>();
-            var result = new float[tokens.Count][];
-            for (int i = 0; i < tokens.Count; i++)
+            var prefill = tokens.Take(prefillLength).ToArray();
+            outputs = Run(prefill, 0, empty);
+            CopyRows(outputs[0], result, 0, prefillLength);
+            var next = new int[1];
+            for (int i = prefillLength; i < tokens.Count; i++)
             {
-                result[i] = all.Slice(i * VocabSize, VocabSize).ToArray();
+                next[0] = tokens[i];
+                var step = Run(next, i, Presents(outputs));
+                outputs.Dispose();
+                outputs = step;
+                CopyRows(outputs[0], result, i, 1);
             }
 
             return result;
         }
         finally
         {
+            outputs?.Dispose();
             DisposeAll(empty);
         }
     }
@@ -207,6 +228,15 @@ public sealed class OnnxCausalLm : IDisposable
         {
             outputs?.Dispose();
             DisposeAll(empty);
+        }
+    }
+
+    private void CopyRows(OrtValue logits, float[][] result, int first, int rows)
+    {
+        ReadOnlySpan<float> all = logits.GetTensorDataAsSpan<float>();
+        for (int r = 0; r < rows; r++)
+        {
+            result[first + r] = all.Slice(r * VocabSize, VocabSize).ToArray();
         }
     }
 
