@@ -2,7 +2,7 @@ namespace Gguf2Qnn.Tokenization;
 
 /// <summary>
 /// llama.cpp's <c>clean_spaces</c> step of <c>llama_detokenize</c> (Hugging Face's
-/// <c>clean_up_tokenization_spaces</c>), three passes over the UTF-8 bytes, each keeping the first byte:
+/// <c>clean_up_tokenization_spaces</c>), three passes over the UTF-8 bytes (each looks back from the second byte on):
 /// <list type="number">
 /// <item>a space before <c>?</c>, <c>!</c>, <c>.</c> or <c>,</c> is dropped;</item>
 /// <item>an apostrophe with a space on both sides loses both spaces (the byte after the second space is then

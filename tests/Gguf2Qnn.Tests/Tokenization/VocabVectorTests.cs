@@ -42,4 +42,28 @@ public class VocabVectorTests
         var e = Assert.Throws<NotSupportedException>(() => GgufTokenizer.Create(file));
         Assert.Contains("'bert'", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void VectorsTellPreTokenizersApart()
+    {
+        // Negative control: the falcon vocabulary with the gpt-2 pre-tokenizer must miss some falcon vectors.
+        using var file = GgufFile.Open(VocabVectors.GgufPath("falcon"));
+        var tokenizer = GgufTokenizer.Create(TokenizerVocab.FromGguf(file) with { Pre = "gpt-2" });
+        var (passed, total, _) = VocabVectors.Check(tokenizer, VocabVectors.Load("falcon"));
+        Assert.InRange(passed, 0, total - 1);
+    }
+
+    [Theory]
+    [InlineData("llama-spm")]
+    [InlineData("deepseek-llm")]
+    public void DecodeInvertsEncodeOnTheVectorTexts(string name)
+    {
+        // Neither vocabulary cleans up spaces, and both can spell any byte, so decoding gives the text back.
+        using var file = GgufFile.Open(VocabVectors.GgufPath(name));
+        var tokenizer = GgufTokenizer.Create(file);
+        foreach (var (text, _) in VocabVectors.Load(name))
+        {
+            Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text, addBos: false)));
+        }
+    }
 }
