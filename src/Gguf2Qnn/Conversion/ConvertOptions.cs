@@ -61,6 +61,9 @@ public sealed record ConvertOptions
     /// </summary>
     public int AccuracyLevel { get; init; }
 
+    /// <summary>Tests: build the explicit attention subgraph even where GroupQueryAttention would do.</summary>
+    internal bool ForceExplicitAttention { get; init; }
+
     /// <summary>Extra files written into the staging folder before it is renamed into place.</summary>
     public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } = [];
 

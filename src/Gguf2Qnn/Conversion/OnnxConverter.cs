@@ -73,7 +73,7 @@ public static class OnnxConverter
             switch (options.Target)
             {
                 case ConversionTarget.Cpu:
-                    CpuTarget.Build(gguf, config, graph, weights, context, options.AccuracyLevel);
+                    CpuTarget.Build(gguf, config, graph, weights, context, options.AccuracyLevel, options.ForceExplicitAttention);
                     break;
                 default:
                     throw new NotSupportedException($"Target {options.Target} is not supported yet.");
