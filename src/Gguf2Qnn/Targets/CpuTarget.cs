@@ -31,11 +31,15 @@ public static class CpuTarget
     /// </summary>
     public static bool SupportsGroupQueryAttention(ModelConfig config) => config.HeadDim % 8 == 0;
 
-    internal static void Build(GgufFile gguf, ModelConfig config, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool forceExplicitAttention = false) =>
-        new Builder(gguf, config, g, weights, contextLength, accuracyLevel, forceExplicitAttention || !SupportsGroupQueryAttention(config)).Build();
+    internal static void Build(GgufFile gguf, ModelConfig config, GraphBuilder g, WeightWriter weights, ConvertOptions options, int contextLength) =>
+        new Builder(gguf, config, g, weights, contextLength, options.AccuracyLevel,
+            options.ForceExplicitAttention || !SupportsGroupQueryAttention(config), options.EmulateLlamaCppActivations).Build();
 
-    private sealed class Builder(GgufFile gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention)
+    private sealed class Builder(
+        GgufFile gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
     {
+        private readonly Dictionary<(string, ActivationFormat), string> _roundedActivations = [];
+
         private const string Batch = "batch_size";
         private const string Sequence = "sequence_length";
         private const string Total = "total_sequence_length";
@@ -287,11 +291,34 @@ public static class CpuTarget
             return Linear(OnnxNames.Layer(layer, "mlp/down_proj"), gguf.GetTensor(GgufTensorNames.FfnDown(layer)), gated, c.FeedForwardLength, c.EmbeddingLength);
         }
 
+        // The input as llama.cpp would round it for this weight type; shared by projections that read the same input.
+        private string RoundedActivation(string node, string x, GgmlType weightType, int k)
+        {
+            var format = LlamaCppActivations.FormatFor(weightType);
+            if (format == ActivationFormat.Float32)
+            {
+                return x;
+            }
+
+            if (!_roundedActivations.TryGetValue((x, format), out string? rounded))
+            {
+                rounded = LlamaCppActivations.Apply(g, node + "/llamacpp_" + format.ToString().ToLowerInvariant(), x, format, k);
+                _roundedActivations[(x, format)] = rounded;
+            }
+
+            return rounded;
+        }
+
         // y = x · W for a GGUF weight of ne = (k, n); the op depends on how the weight is stored.
         private string Linear(string node, GgufTensorInfo tensor, string x, int k, int n, string? output = null)
         {
             var w = weights.Linear(tensor, node, k, n);
             string[] outputs = [output ?? OnnxNames.Output(node)];
+            if (emulateActivations)
+            {
+                x = RoundedActivation(node, x, tensor.Type, k);
+            }
+
             switch (w.Encoding)
             {
                 case LinearEncoding.NBits:

@@ -211,6 +211,15 @@ public class Qwen2RuntimeTests
             }
         }
 
+        // llama.cpp-style activation rounding: one Q8_0 rounding per distinct projection input, logits stay close.
+        var emulated = OnnxConverter.Convert(new ConvertOptions { GgufPath = quantized, OutputDirectory = Path.Combine(dir, "emulated"), EmulateLlamaCppActivations = true });
+        var graph = Gguf2Qnn.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(emulated.ModelPath)).Graph;
+        Assert.Equal((4 * TinyDecoder.Layers) + 1, graph.Node.Count(n => n.OpType == "Round")); // q/k/v, o, gate/up, down per layer + lm head
+        using var e = OnnxCausalLm.Open(Path.Combine(dir, "emulated"));
+        var le = e.EvaluateLogits(tokens);
+        Assert.All(le, row => Assert.All(row, x => Assert.True(float.IsFinite(x))));
+        Assert.InRange(le.Zip(la, (p, r) => p.Zip(r, (u, w) => Math.Abs(u - w)).Max()).Max(), 1e-7, 1.0);
+
         var stepwise = a.EvaluateLogits(tokens, 3);
         Assert.Equal(Sampler.ArgMax(la[^1]), Sampler.ArgMax(stepwise[^1]));
         Assert.Equal(5, a.Generate(tokens, new GenerationOptions { Greedy = true, MaxNewTokens = 5 }).Count());
