@@ -22,6 +22,12 @@ namespace Gguf2Qnn.Targets;
 /// <see cref="RopeStyle.Normal"/>, 0 for <see cref="RopeStyle.Neox"/>; seqlens_k = sum(attention_mask) − 1 and
 /// total_sequence_length as int32) → o_proj → residual + RMSNorm → SwiGLU MLP (silu(gate)·up → down) → residual.
 /// Then the final RMSNorm and the lm head (output.weight, or token_embd.weight when tied).</para>
+/// <para>ORT 1.31.1 CPU constraints handled here: GroupQueryAttention's own rotary needs head_size and rotary_dim to be
+/// multiples of 16 (else Q and K go through com.microsoft RotaryEmbedding with position_ids from the attention mask),
+/// and GroupQueryAttention needs head_size to be a multiple of 8 (else an explicit MatMul/Softmax attention with a
+/// Concat KV cache is built). Linear layers are MatMul on float32 [K, N], Cast + MatMul for float16, or
+/// MatMulNBits for re-packed Q4_0/Q8_0; <see cref="ConvertOptions.EmulateLlamaCppActivations"/> inserts llama.cpp's
+/// activation rounding in front of them.</para>
 /// </remarks>
 public static class CpuTarget
 {
@@ -38,12 +44,12 @@ public static class CpuTarget
     private sealed class Builder(
         GgufFile gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
     {
-        private readonly Dictionary<(string, ActivationFormat), string> _roundedActivations = [];
-
         private const string Batch = "batch_size";
         private const string Sequence = "sequence_length";
         private const string Total = "total_sequence_length";
         private const string Past = "past_sequence_length";
+
+        private readonly Dictionary<(string, ActivationFormat), string> _roundedActivations = [];
 
         private string _seqlensK = "";
         private string _totalLength = "";
@@ -66,7 +72,6 @@ public static class CpuTarget
                 g.AddInput(OnnxNames.PastValue(i), DataType.Float, Batch, (long)c.HeadCountKv, Past, (long)c.HeadDim);
             }
 
-            AttentionLengths();
             RotaryTables();
             if (!FusedRotary)
             {
@@ -76,6 +81,10 @@ public static class CpuTarget
             if (explicitAttention)
             {
                 AttentionBias();
+            }
+            else
+            {
+                AttentionLengths();
             }
 
             string embeddings = weights.Embedding(gguf.GetTensor(GgufTensorNames.TokenEmbedding), OnnxNames.Initializer("embed_tokens", "weight"), c.EmbeddingLength, c.VocabSize);
