@@ -61,6 +61,16 @@ public sealed record ConvertOptions
     /// </summary>
     public int AccuracyLevel { get; init; }
 
+    /// <summary>
+    /// Round each projection's input the way llama.cpp's CPU backend does for that weight's type (F16 → float16,
+    /// Q4_0/Q8_0 family → Q8_0 blocks, K-quants → Q8_K blocks) so the logits follow llama.cpp's instead of the exact
+    /// float result; for verification against llama.cpp. Default false (activations stay float32).
+    /// </summary>
+    public bool EmulateLlamaCppActivations { get; init; }
+
+    /// <summary>Tests: build the explicit attention subgraph even where GroupQueryAttention would do.</summary>
+    internal bool ForceExplicitAttention { get; init; }
+
     /// <summary>Extra files written into the staging folder before it is renamed into place.</summary>
     public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } = [];
 

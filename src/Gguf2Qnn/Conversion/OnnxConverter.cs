@@ -73,7 +73,7 @@ public static class OnnxConverter
             switch (options.Target)
             {
                 case ConversionTarget.Cpu:
-                    CpuTarget.Build(gguf, config, graph, weights, context, options.AccuracyLevel);
+                    CpuTarget.Build(gguf, config, graph, weights, options, context);
                     break;
                 default:
                     throw new NotSupportedException($"Target {options.Target} is not supported yet.");
@@ -137,6 +137,7 @@ public static class OnnxConverter
             ["target"] = options.Target.ToString().ToLowerInvariant(),
             ["weights"] = options.Weights.ToString().ToLowerInvariant(),
             ["matmulnbits_accuracy_level"] = options.AccuracyLevel,
+            ["llamacpp_activation_rounding"] = options.EmulateLlamaCppActivations,
             ["architecture"] = config.Architecture,
             ["context_length"] = context,
             ["hyper_parameters"] = new JsonObject

@@ -40,21 +40,21 @@ public class ModelConfigTests
     public void Qwen2UsesNeoxRopeBiasesAndTiedEmbeddings()
     {
         string path = Path.Combine(TestPaths.NewTempDir("config"), "qwen2.gguf");
-        TinyQwen2.Write(path);
+        TinyDecoder.Write(path);
         using var gguf = GgufFile.Open(path);
         var c = ModelConfig.FromGguf(gguf);
 
         Assert.Equal("qwen2", c.Architecture);
-        Assert.Equal(TinyQwen2.Layers, c.BlockCount);
-        Assert.Equal(TinyQwen2.Heads, c.HeadCount);
-        Assert.Equal(TinyQwen2.KvHeads, c.HeadCountKv);
-        Assert.Equal(TinyQwen2.HeadDim, c.HeadDim);
-        Assert.Equal(TinyQwen2.RopeBase, c.RopeFreqBase);
-        Assert.Equal(TinyQwen2.Epsilon, c.RmsEpsilon);
+        Assert.Equal(TinyDecoder.Layers, c.BlockCount);
+        Assert.Equal(TinyDecoder.Heads, c.HeadCount);
+        Assert.Equal(TinyDecoder.KvHeads, c.HeadCountKv);
+        Assert.Equal(TinyDecoder.HeadDim, c.HeadDim);
+        Assert.Equal(TinyDecoder.Qwen2RopeBase, c.RopeFreqBase);
+        Assert.Equal(TinyDecoder.Epsilon, c.RmsEpsilon);
         Assert.Equal(RopeStyle.Neox, c.RopeStyle);
         Assert.True(c.HasQkvBias);
         Assert.True(c.TiedEmbeddings);
-        Assert.Equal(TinyQwen2.VocabSize, c.VocabSize);
+        Assert.Equal(TinyDecoder.VocabSize, c.VocabSize);
     }
 
     [Fact]

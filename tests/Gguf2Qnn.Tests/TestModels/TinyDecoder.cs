@@ -4,12 +4,13 @@ using Gguf2Qnn.Gguf;
 namespace Gguf2Qnn.Tests.TestModels;
 
 /// <summary>
-/// Writes a tiny random-weight <c>qwen2</c> GGUF that llama.cpp loads: 2 layers, hidden 64, 4 heads of 16, 2 KV heads,
-/// ffn 128, Q/K/V biases, tied embeddings (no output.weight), and a byte-level BPE vocabulary (<c>gpt2</c> model,
-/// 256 byte tokens + 4 merges + 3 specials = 263 tokens) so that llama.cpp's tokenizer set-up succeeds.
-/// Dimensions are multiples of 32 so the 2-D weights can be stored as Q4_0 or Q8_0.
+/// Writes tiny random-weight decoder GGUFs that llama.cpp loads: 2 layers, hidden 64, 4 heads of 16, 2 KV heads,
+/// ffn 128, and a byte-level BPE vocabulary (<c>gpt2</c> model, 256 byte tokens + 4 merges + 3 specials = 263 tokens)
+/// so that llama.cpp's tokenizer set-up succeeds. <c>qwen2</c>: Q/K/V biases, tied embeddings (no output.weight),
+/// rope base 1e6. <c>llama</c>: no biases, an output.weight, rope base 10000. Dimensions are multiples of 32 so the
+/// 2-D weights can be stored as Q4_0 or Q8_0.
 /// </summary>
-internal static class TinyQwen2
+internal static class TinyDecoder
 {
     public const int Layers = 2;
     public const int Hidden = 64;
@@ -18,7 +19,7 @@ internal static class TinyQwen2
     public const int HeadDim = Hidden / Heads;
     public const int Ffn = 128;
     public const float Epsilon = 1e-6f;
-    public const float RopeBase = 1000000f;
+    public const float Qwen2RopeBase = 1000000f;
     public const int ContextLength = 256;
 
     private static readonly string[] Merges = ["Ġ t", "h e", "Ġt he", "i n"];
@@ -39,19 +40,19 @@ internal static class TinyQwen2
     /// With <paramref name="asF32Twin"/>, the 2-D weights are quantized to that type and then stored dequantized as
     /// F32: the float twin of the quantized model (same weight values, float arithmetic in llama.cpp).
     /// </summary>
-    public static void Write(string path, GgmlType matrixType = GgmlType.F32, int seed = 1234, bool asF32Twin = false)
+    public static void Write(string path, GgmlType matrixType = GgmlType.F32, int seed = 1234, bool asF32Twin = false, string arch = "qwen2")
     {
-        const string arch = "qwen2";
+        bool qwen2 = arch == "qwen2";
         var w = new GgufWriter();
         w.AddString(GgufKeys.Architecture, arch);
-        w.AddString(GgufKeys.Name, "tiny-qwen2-test");
+        w.AddString(GgufKeys.Name, "tiny-" + arch + "-test");
         w.AddUInt32(GgufKeys.BlockCount(arch), Layers);
         w.AddUInt32(GgufKeys.ContextLength(arch), ContextLength);
         w.AddUInt32(GgufKeys.EmbeddingLength(arch), Hidden);
         w.AddUInt32(GgufKeys.FeedForwardLength(arch), Ffn);
         w.AddUInt32(GgufKeys.HeadCount(arch), Heads);
         w.AddUInt32(GgufKeys.HeadCountKv(arch), KvHeads);
-        w.AddFloat32(GgufKeys.RopeFreqBase(arch), RopeBase);
+        w.AddFloat32(GgufKeys.RopeFreqBase(arch), qwen2 ? Qwen2RopeBase : 10000f);
         w.AddFloat32(GgufKeys.RmsEpsilon(arch), Epsilon);
 
         var vocab = Vocabulary();
@@ -118,15 +119,24 @@ internal static class TinyQwen2
 
         Matrix(GgufTensorNames.TokenEmbedding, Hidden, vocab.Length, 0.5);
         w.AddTensorF32(GgufTensorNames.OutputNorm, [Hidden], Normal(Hidden, 0.1, 1.0));
+        if (!qwen2)
+        {
+            Matrix(GgufTensorNames.Output, Hidden, vocab.Length, 1.0 / Math.Sqrt(Hidden));
+        }
+
         for (int i = 0; i < Layers; i++)
         {
             w.AddTensorF32(GgufTensorNames.AttnNorm(i), [Hidden], Normal(Hidden, 0.1, 1.0));
             Matrix(GgufTensorNames.AttnQ(i), Hidden, Heads * HeadDim, 1.0 / Math.Sqrt(Hidden));
             Matrix(GgufTensorNames.AttnK(i), Hidden, KvHeads * HeadDim, 1.0 / Math.Sqrt(Hidden));
             Matrix(GgufTensorNames.AttnV(i), Hidden, KvHeads * HeadDim, 1.0 / Math.Sqrt(Hidden));
-            w.AddTensorF32(GgufTensorNames.AttnQBias(i), [Heads * HeadDim], Normal(Heads * HeadDim, 0.2));
-            w.AddTensorF32(GgufTensorNames.AttnKBias(i), [KvHeads * HeadDim], Normal(KvHeads * HeadDim, 0.2));
-            w.AddTensorF32(GgufTensorNames.AttnVBias(i), [KvHeads * HeadDim], Normal(KvHeads * HeadDim, 0.2));
+            if (qwen2)
+            {
+                w.AddTensorF32(GgufTensorNames.AttnQBias(i), [Heads * HeadDim], Normal(Heads * HeadDim, 0.2));
+                w.AddTensorF32(GgufTensorNames.AttnKBias(i), [KvHeads * HeadDim], Normal(KvHeads * HeadDim, 0.2));
+                w.AddTensorF32(GgufTensorNames.AttnVBias(i), [KvHeads * HeadDim], Normal(KvHeads * HeadDim, 0.2));
+            }
+
             Matrix(GgufTensorNames.AttnOutput(i), Heads * HeadDim, Hidden, 1.0 / Math.Sqrt(Hidden));
             w.AddTensorF32(GgufTensorNames.FfnNorm(i), [Hidden], Normal(Hidden, 0.1, 1.0));
             Matrix(GgufTensorNames.FfnGate(i), Hidden, Ffn, 1.0 / Math.Sqrt(Hidden));
