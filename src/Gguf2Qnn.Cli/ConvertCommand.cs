@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Gguf2Qnn.Artifacts;
 using Gguf2Qnn.Conversion;
 
 namespace Gguf2Qnn.Cli;
@@ -45,7 +44,6 @@ internal static class ConvertCommand
             GgufPath = gguf,
             OutputDirectory = outputDir,
             Weights = weights,
-            ArtifactWriters = [TokenizerArtifact.Instance],
         };
         return OnnxConverter.Convert(options);
     }

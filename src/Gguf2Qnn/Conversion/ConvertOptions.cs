@@ -71,8 +71,11 @@ public sealed record ConvertOptions
     /// <summary>Tests: build the explicit attention subgraph even where GroupQueryAttention would do.</summary>
     internal bool ForceExplicitAttention { get; init; }
 
-    /// <summary>Extra files written into the staging folder before it is renamed into place.</summary>
-    public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } = [];
+    /// <summary>
+    /// Extra files written into the staging folder before it is renamed into place. The default writes
+    /// <c>tokenizer.gguf</c> (<see cref="Artifacts.TokenizerArtifact"/>), which <c>gguf2qnn run</c> needs.
+    /// </summary>
+    public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } = [Artifacts.TokenizerArtifact.Instance];
 
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">An empty path.</exception>
