@@ -1,3 +1,5 @@
+using Gguf2Qnn.Architectures;
+using Gguf2Qnn.Conversion;
 using Gguf2Qnn.Gguf;
 
 namespace Gguf2Qnn.Artifacts;
@@ -7,8 +9,11 @@ namespace Gguf2Qnn.Artifacts;
 /// <c>general.architecture</c>, <c>general.name</c> and every <c>tokenizer.*</c> key unchanged, so that
 /// <c>gguf2qnn run</c> tokenizes exactly as the source GGUF does without the weights file.
 /// </summary>
-public static class TokenizerArtifact
+public sealed class TokenizerArtifact : IArtifactWriter
 {
+    /// <summary>The shared instance.</summary>
+    public static TokenizerArtifact Instance { get; } = new();
+
     /// <summary>File name inside the artifact folder.</summary>
     public const string FileName = "tokenizer.gguf";
 
@@ -26,5 +31,12 @@ public static class TokenizerArtifact
         }
 
         w.WriteTo(Path.Combine(directory, FileName));
+    }
+
+    /// <inheritdoc />
+    IReadOnlyList<string> IArtifactWriter.Write(GgufFile gguf, ModelConfig config, string stagingDirectory)
+    {
+        Write(gguf, stagingDirectory);
+        return [FileName];
     }
 }

@@ -34,6 +34,14 @@ public sealed record SyntheticModelSpec
     /// <summary>F32 or Q4_0: the type of every 2-D weight (norms and biases stay F32).</summary>
     public GgmlType WeightType { get; init; } = GgmlType.F32;
 
+    /// <summary>
+    /// Weight of a planted "next token" rule in <c>output.weight</c> (untied models only): row <c>perm[t]</c> gets
+    /// this multiple of token <c>t</c>'s embedding, for a seeded permutation <c>perm</c>. 0 leaves the head purely
+    /// random. A positive value gives the arg-max a margin well above the rounding of 4-bit weights and 8-bit
+    /// activations, as a trained model's confident predictions have, so that two correct implementations agree.
+    /// </summary>
+    public float PlantedNextTokenWeight { get; init; }
+
     /// <summary>Seed of the deterministic generator (SplitMix64) that draws every weight.</summary>
     public ulong Seed { get; init; } = 42;
 
@@ -99,7 +107,7 @@ public static class SyntheticModel
 
         var rng = new SplitMix64(spec.Seed);
         int h = spec.HiddenSize, kv = spec.HeadCountKv * spec.HeadDim, ff = spec.FeedForwardLength, vocab = tokens.Length;
-        AddMatrix(w, spec, rng, GgufTensorNames.TokenEmbedding, h, vocab, 1.0f);
+        var embedding = AddMatrix(w, spec, rng, GgufTensorNames.TokenEmbedding, h, vocab, 1.0f);
         for (var i = 0; i < spec.BlockCount; i++)
         {
             AddVector(w, rng, GgufTensorNames.AttnNorm(i), h, 1.0f, 0.1f);
@@ -119,7 +127,7 @@ public static class SyntheticModel
         AddVector(w, rng, GgufTensorNames.OutputNorm, h, 1.0f, 0.1f);
         if (!spec.TiedEmbeddings)
         {
-            AddMatrix(w, spec, rng, GgufTensorNames.Output, h, vocab, 1 / MathF.Sqrt(h) * 4);
+            AddMatrix(w, spec, rng, GgufTensorNames.Output, h, vocab, 1 / MathF.Sqrt(h) * (spec.PlantedNextTokenWeight > 0 ? 1 : 4), Planted(embedding, h, vocab, spec.PlantedNextTokenWeight, rng));
         }
 
         w.WriteTo(path);
@@ -182,12 +190,39 @@ public static class SyntheticModel
         return map;
     }
 
-    private static void AddMatrix(GgufWriter w, SyntheticModelSpec spec, SplitMix64 rng, string name, int cols, int rows, float scale)
+    /// <summary>Row perm[t] = weight · embedding row t, for a seeded permutation (Fisher–Yates); null when weight is 0.</summary>
+    private static float[]? Planted(float[] embedding, int h, int vocab, float weight, SplitMix64 rng)
+    {
+        if (weight == 0)
+        {
+            return null;
+        }
+
+        var perm = Enumerable.Range(0, vocab).ToArray();
+        for (var i = vocab - 1; i > 0; i--)
+        {
+            var j = (int)(rng.Next() % (ulong)(i + 1));
+            (perm[i], perm[j]) = (perm[j], perm[i]);
+        }
+
+        var planted = new float[h * vocab];
+        for (var t = 0; t < vocab; t++)
+        {
+            for (var k = 0; k < h; k++)
+            {
+                planted[(perm[t] * h) + k] = weight * embedding[(t * h) + k];
+            }
+        }
+
+        return planted;
+    }
+
+    private static float[] AddMatrix(GgufWriter w, SyntheticModelSpec spec, SplitMix64 rng, string name, int cols, int rows, float scale, float[]? add = null)
     {
         var values = new float[cols * rows];
         for (var i = 0; i < values.Length; i++)
         {
-            values[i] = rng.NextSymmetric() * scale * 1.7320508f; // uniform with standard deviation = scale
+            values[i] = (rng.NextSymmetric() * scale * 1.7320508f) + (add?[i] ?? 0); // uniform with standard deviation = scale
         }
 
         if (spec.WeightType == GgmlType.Q4_0)
@@ -198,6 +233,8 @@ public static class SyntheticModel
         {
             w.AddTensorF32(name, [cols, rows], values);
         }
+
+        return values;
     }
 
     private static void AddVector(GgufWriter w, SplitMix64 rng, string name, int n, float center, float spread)
