@@ -1,16 +1,17 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Gguf2Qnn.Gguf;
 
 /// <summary>
 /// A GGUF file (v2 or v3, little-endian), memory-mapped read-only (GGUF spec, "File Structure"). The header, metadata
-/// and tensor infos are parsed once on <see cref="Open"/>; tensor data stay in the map and are handed out as spans.
+/// and tensor infos are parsed once on <see cref="Open(string)"/>; tensor data stay in the map and are handed out as spans.
 /// Every count, length, dimension, type id and offset is checked against the bytes that remain before anything is
 /// allocated or read.
 /// </summary>
-public sealed unsafe class GgufFile : IDisposable
+public sealed unsafe class GgufFile : IGgufSource
 {
     /// <summary>"GGUF" read as a little-endian uint32.</summary>
     public const uint Magic = 0x46554747;
@@ -21,21 +22,30 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>ggml's maximum number of tensor dimensions (GGML_MAX_DIMS).</summary>
     public const int MaxDimensions = 4;
 
+    /// <summary>
+    /// Parsing a file allocates at most its length plus this many bytes (not counting the memory map): arrays of
+    /// strings are kept as their bytes until first read, and every other allocation is charged against that budget
+    /// before it is made. A file that would need more is rejected as corrupt.
+    /// </summary>
+    public const int MetadataAllocationSlack = 48 * 1024;
+
     /// <summary>Deepest nesting of arrays of arrays accepted in metadata.</summary>
     public const int MaxArrayNesting = 8;
 
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
+    private GCHandle _pin;
     private readonly byte* _base;
     private readonly long _length;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
     private bool _disposed;
 
-    private GgufFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr, long length)
+    private GgufFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, GCHandle pin, byte* basePtr, long length)
     {
         Path = path;
         _map = map;
         _view = view;
+        _pin = pin;
         _base = basePtr;
         _length = length;
         var reader = new Reader(basePtr, length);
@@ -52,7 +62,7 @@ public sealed unsafe class GgufFile : IDisposable
         _tensorsByName = Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
     }
 
-    /// <summary>The file's path as given to <see cref="Open"/>.</summary>
+    /// <summary>The file's path as given to <see cref="Open(string)"/>.</summary>
     public string Path { get; }
 
     /// <summary>File length in bytes.</summary>
@@ -103,7 +113,7 @@ public sealed unsafe class GgufFile : IDisposable
             byte* ptr = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
             ptr += view.PointerOffset;
-            return new GgufFile(path, map, view, ptr, length);
+            return new GgufFile(path, map, view, default, ptr, length);
         }
         catch
         {
@@ -111,6 +121,34 @@ public sealed unsafe class GgufFile : IDisposable
             map.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Parses a GGUF file held in memory (tests, fuzzing, files fetched over the network). The array is pinned, not
+    /// copied, until <see cref="Dispose"/>; do not change it meanwhile.
+    /// </summary>
+    /// <param name="bytes">The whole file.</param>
+    /// <param name="name">Used as <see cref="Path"/> in messages.</param>
+    /// <exception cref="GgufFormatException">Corrupt (the message names the field and byte offset).</exception>
+    /// <exception cref="NotSupportedException">GGUF v1, a big-endian file, or a version newer than 3.</exception>
+    public static GgufFile Open(byte[] bytes, string name = "<memory>")
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        return Open(bytes, bytes.Length, name);
+    }
+
+    /// <summary>Parses the first <paramref name="length"/> bytes of <paramref name="bytes"/> as a whole GGUF file (the fuzz tests truncate this way).</summary>
+    internal static GgufFile Open(byte[] bytes, int length, string name)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, bytes.Length);
+        if (length < 4)
+        {
+            throw new GgufFormatException($"{name} is not a GGUF file: {length} bytes, too short for the magic.", 0, "magic");
+        }
+
+        var pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+        return new GgufFile(name, null, null, pin, (byte*)pin.AddrOfPinnedObject(), length);
     }
 
     /// <summary>Looks a metadata key up.</summary>
@@ -238,85 +276,95 @@ public sealed unsafe class GgufFile : IDisposable
         }
 
         _map?.Dispose();
+        if (_pin.IsAllocated)
+        {
+            _pin.Free();
+        }
     }
 
     private GgufValue Require(string key) =>
         Metadata.TryGetValue(key, out var v) ? v : throw new GgufFormatException($"{Path}: required metadata key '{key}' is missing.", -1, key);
 
-    /// <summary>Bounds-checked cursor over the mapped bytes.</summary>
+    /// <summary>
+    /// Bounds-checked cursor over the file's bytes. Every count and length is compared with the bytes that remain
+    /// before anything is allocated or read; error messages are built only when an error is thrown.
+    /// </summary>
     private struct Reader
     {
+        /// <summary>Smallest metadata pair: key length (8), a key of 0 bytes, value type (4), a 1-byte value.</summary>
+        private const int MinKeyValueBytes = 8 + 4 + 1;
+
+        /// <summary>Smallest tensor info: name length (8), n_dimensions (4), one dimension (8), type (4), offset (8).</summary>
+        private const int MinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;
+
+        /// <summary>
+        /// Upper bound of what one metadata pair costs besides its key and value bytes: the <see cref="GgufValue"/>,
+        /// a boxed scalar, and its share of the dictionary's and list's storage (counting their growth).
+        /// </summary>
+        private const int KeyValueCost = 256;
+
+        /// <summary>Upper bound of what one tensor info costs besides its name: the record, its share of the lists, sets and the name index.</summary>
+        private const int TensorInfoCost = 320;
+
         private readonly byte* _p;
         private readonly long _length;
         private long _pos;
-        private uint _version;
+        private long _budget;
 
         public Reader(byte* p, long length)
         {
             _p = p;
             _length = length;
             _pos = 0;
-            _version = 0;
+            _budget = length + MetadataAllocationSlack;
         }
 
         private readonly long Remaining => _length - _pos;
 
         public (uint Version, IReadOnlyDictionary<string, GgufValue> Metadata, IReadOnlyList<GgufTensorInfo> Tensors, long Alignment, long DataOffset) ReadAll()
         {
-            var magic = ReadU32("magic");
+            var magic = ReadU32("magic", null);
             if (magic != Magic)
             {
-                throw new GgufFormatException($"Not a GGUF file: magic is 0x{magic:X8}, expected 'GGUF'.", 0, "magic");
+                GgufThrowHelper.BadMagic(magic);
             }
 
             var versionOffset = _pos;
-            var version = ReadU32("version");
-            if (version == 1)
-            {
-                throw new NotSupportedException("GGUF version 1 is not supported (its counts and lengths are 32-bit); re-convert the model with a current llama.cpp.");
-            }
-
+            var version = ReadU32("version", null);
             if (version is not (2 or 3))
             {
-                var swapped = BinaryPrimitives.ReverseEndianness(version);
-                if (swapped is 1 or 2 or 3)
-                {
-                    throw new NotSupportedException($"Big-endian GGUF files are not supported (version field reads {swapped} when byte-swapped).");
-                }
-
-                throw new NotSupportedException($"GGUF version {version} at byte {versionOffset} is not supported (2 and 3 are).");
+                GgufThrowHelper.UnsupportedVersion(version, versionOffset);
             }
 
-            _version = version;
             var tensorCountOffset = _pos;
-            var tensorCount = ReadU64("tensor_count");
+            var tensorCount = ReadU64("tensor_count", null);
             var kvCountOffset = _pos;
-            var kvCount = ReadU64("metadata_kv_count");
-
-            // Every metadata pair and tensor info takes at least one byte: a count above the bytes left is corrupt.
-            // (Each item's own lengths are checked as it is read.)
-            if (kvCount > (ulong)Remaining)
+            var kvCount = ReadU64("metadata_kv_count", null);
+            if (kvCount > (ulong)(Remaining / MinKeyValueBytes))
             {
-                throw new GgufFormatException($"metadata_kv_count {kvCount} cannot fit in the {Remaining} bytes left.", kvCountOffset, "metadata_kv_count");
+                GgufThrowHelper.CountTooLarge("metadata_kv_count", kvCount, kvCountOffset, Remaining);
             }
 
-            if (tensorCount > (ulong)Remaining)
-            {
-                throw new GgufFormatException($"tensor_count {tensorCount} cannot fit in the {Remaining} bytes left.", tensorCountOffset, "tensor_count");
-            }
-
-            var metadata = new Dictionary<string, GgufValue>((int)Math.Min(kvCount, 1024), StringComparer.Ordinal);
-            var ordered = new List<KeyValuePair<string, GgufValue>>((int)Math.Min(kvCount, 1024));
+            // Capacities grow with what is actually read, never from a count the file merely claims.
+            var metadata = new Dictionary<string, GgufValue>((int)Math.Min(kvCount, 64), StringComparer.Ordinal);
+            var ordered = new List<KeyValuePair<string, GgufValue>>((int)Math.Min(kvCount, 64));
+            long alignmentOffset = -1;
             for (ulong i = 0; i < kvCount; i++)
             {
                 var keyOffset = _pos;
-                var key = ReadString("metadata key");
+                Charge(KeyValueCost, "metadata key", null);
+                var key = ReadString("metadata key", null);
                 var typeOffset = _pos;
-                var type = (GgufValueType)ReadU32($"type of '{key}'");
-                var value = ReadValue(key, type, typeOffset, 0);
+                var type = (GgufValueType)ReadU32("metadata value type", key);
+                if (key == GgufKeys.Alignment)
+                {
+                    alignmentOffset = _pos;
+                }
+
+                var value = ReadValue(key, type, typeOffset);
                 if (!metadata.TryAdd(key, value))
                 {
-                    throw new GgufFormatException($"Duplicate metadata key '{key}'.", keyOffset, key);
+                    GgufThrowHelper.DuplicateKey(key, keyOffset);
                 }
 
                 ordered.Add(new(key, value));
@@ -327,33 +375,44 @@ public sealed unsafe class GgufFile : IDisposable
             {
                 if (alignValue.Type != GgufValueType.UInt32)
                 {
-                    throw new GgufFormatException($"'{GgufKeys.Alignment}' must be a uint32, found {alignValue.Type}.", -1, GgufKeys.Alignment);
+                    GgufThrowHelper.KeyWrongType(GgufKeys.Alignment, alignValue, "a uint32", alignmentOffset);
                 }
 
                 alignment = (uint)alignValue.Value;
                 if (alignment == 0 || (alignment & (alignment - 1)) != 0)
                 {
-                    throw new GgufFormatException($"'{GgufKeys.Alignment}' is {alignment}; it must be a non-zero power of two.", -1, GgufKeys.Alignment);
+                    GgufThrowHelper.BadAlignment(alignment, alignmentOffset);
                 }
             }
 
-            var tensors = new List<GgufTensorInfo>((int)Math.Min(tensorCount, 1024));
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            var infoOffsets = new List<long>((int)Math.Min(tensorCount, 1024));
-            for (ulong i = 0; i < tensorCount; i++)
+            if (metadata.TryGetValue(GgufKeys.Architecture, out var arch) && arch.Type != GgufValueType.String)
+            {
+                GgufThrowHelper.KeyWrongType(GgufKeys.Architecture, arch, "a string", -1);
+            }
+
+            if (tensorCount > (ulong)(Remaining / MinTensorInfoBytes))
+            {
+                GgufThrowHelper.CountTooLarge("tensor_count", tensorCount, tensorCountOffset, Remaining);
+            }
+
+            var tensors = new List<GgufTensorInfo>((int)Math.Min(tensorCount, 64));
+            var names = new HashSet<string>((int)Math.Min(tensorCount, 64), StringComparer.Ordinal);
+            var infoOffsets = new List<long>((int)Math.Min(tensorCount, 64));
+            for (var i = 0; i < (int)tensorCount; i++)
             {
                 var infoOffset = _pos;
-                var name = ReadString("tensor name");
+                Charge(TensorInfoCost, "tensor name", null);
+                var name = ReadString("tensor name", null);
                 if (!names.Add(name))
                 {
-                    throw new GgufFormatException($"Duplicate tensor '{name}'.", infoOffset, name);
+                    GgufThrowHelper.DuplicateTensor(name, infoOffset);
                 }
 
                 var nDimsOffset = _pos;
-                var nDims = ReadU32($"n_dimensions of '{name}'");
+                var nDims = ReadU32("n_dimensions", name);
                 if (nDims is 0 or > MaxDimensions)
                 {
-                    throw new GgufFormatException($"Tensor '{name}' has {nDims} dimensions; ggml allows 1 to {MaxDimensions}.", nDimsOffset, "n_dimensions");
+                    GgufThrowHelper.BadDimensionCount(name, nDims, nDimsOffset);
                 }
 
                 var dims = new long[nDims];
@@ -361,61 +420,57 @@ public sealed unsafe class GgufFile : IDisposable
                 for (var d = 0; d < nDims; d++)
                 {
                     var dimOffset = _pos;
-                    var dim = ReadU64($"dimensions[{d}] of '{name}'");
+                    var dim = ReadU64("dimensions", name);
                     if (dim > long.MaxValue)
                     {
-                        throw new GgufFormatException($"Tensor '{name}' dimension {d} is {dim}, out of range.", dimOffset, "dimensions");
+                        GgufThrowHelper.BadDimension(name, d, dim, dimOffset);
                     }
 
                     dims[d] = (long)dim;
                     if (dims[d] != 0 && elements > long.MaxValue / dims[d])
                     {
-                        throw new GgufFormatException($"Tensor '{name}' has more elements than a 64-bit count can hold.", dimOffset, "dimensions");
+                        GgufThrowHelper.TooManyElements(name, dimOffset);
                     }
 
                     elements *= dims[d];
                 }
 
                 var typeOffset = _pos;
-                var type = (GgmlType)ReadU32($"type of '{name}'");
+                var type = (GgmlType)ReadU32("type", name);
                 if (!GgmlTypeTraits.IsKnown(type))
                 {
-                    throw new GgufFormatException($"Tensor '{name}' has ggml type id {(uint)type}, which is not a known ggml type.", typeOffset, "type");
+                    GgufThrowHelper.UnknownTensorType(name, (uint)type, typeOffset);
                 }
 
                 var blockSize = GgmlTypeTraits.BlockSize(type);
                 if (dims[0] % blockSize != 0)
                 {
-                    throw new GgufFormatException($"Tensor '{name}' ne[0] = {dims[0]} is not a multiple of the {type} block size {blockSize}.", dimsOffsetOf(nDimsOffset), "dimensions");
+                    GgufThrowHelper.NotWholeBlocks(name, dims[0], type, blockSize, nDimsOffset + 4);
                 }
 
                 var offsetOffset = _pos;
-                var offset = ReadU64($"offset of '{name}'");
+                var offset = ReadU64("offset", name);
                 if (offset % (ulong)alignment != 0)
                 {
-                    throw new GgufFormatException($"Tensor '{name}' data offset {offset} is not a multiple of the alignment {alignment}.", offsetOffset, "offset");
+                    GgufThrowHelper.MisalignedOffset(name, offset, alignment, offsetOffset);
                 }
 
-                var byteSize = elements / blockSize;
-                if (byteSize > long.MaxValue / GgmlTypeTraits.TypeSize(type))
+                // elements / blockSize * typeSize: ne[0] is a whole number of blocks, so the division is exact.
+                var blocks = elements / blockSize;
+                var typeSize = GgmlTypeTraits.TypeSize(type);
+                if (blocks > long.MaxValue / typeSize || offset > long.MaxValue)
                 {
-                    throw new GgufFormatException($"Tensor '{name}' byte size overflows.", nDimsOffset, "dimensions");
+                    GgufThrowHelper.TooManyElements(name, nDimsOffset);
                 }
 
-                byteSize *= GgmlTypeTraits.TypeSize(type);
-                if (offset > long.MaxValue)
-                {
-                    throw new GgufFormatException($"Tensor '{name}' data offset {offset} is out of range.", offsetOffset, "offset");
-                }
-
-                tensors.Add(new GgufTensorInfo(name, type, dims, (long)offset) { ElementCount = elements, ByteSize = byteSize });
+                tensors.Add(new GgufTensorInfo(name, type, dims, (long)offset) { ElementCount = elements, ByteSize = blocks * typeSize });
                 infoOffsets.Add(offsetOffset);
             }
 
             var dataOffset = AlignUp(_pos, alignment);
             if (tensorCount > 0 && dataOffset > _length)
             {
-                throw new GgufFormatException($"The tensor data section would start at byte {dataOffset}, past the end of the {_length}-byte file.", _pos, "tensor_data");
+                GgufThrowHelper.DataSectionPastEnd(dataOffset, _length, _pos);
             }
 
             var dataLength = _length - Math.Min(dataOffset, _length);
@@ -424,91 +479,102 @@ public sealed unsafe class GgufFile : IDisposable
                 var t = tensors[i];
                 if (t.Offset > dataLength || t.ByteSize > dataLength - t.Offset)
                 {
-                    throw new GgufFormatException(
-                        $"Tensor '{t.Name}' data [{t.Offset}, {t.Offset + t.ByteSize}) relative to the data section at {dataOffset} runs past the end of the {_length}-byte file.",
-                        infoOffsets[i],
-                        "offset");
+                    GgufThrowHelper.DataPastEnd(t, dataOffset, _length, infoOffsets[i]);
                 }
             }
 
-            return (_version, new OrderedReadOnlyDictionary(metadata, ordered), tensors, alignment, dataOffset);
-
-            static long dimsOffsetOf(long nDimsOffset) => nDimsOffset + 4;
+            return (version, new OrderedReadOnlyDictionary(metadata, ordered), tensors, alignment, dataOffset);
         }
 
-        private static long AlignUp(long x, long a) => (x + a - 1) / a * a;
+        private static long AlignUp(long x, long a) => x + ((a - (x % a)) % a);
 
-        private void Need(long bytes, string field)
+        /// <summary>
+        /// Takes <paramref name="bytes"/> (an upper bound of what the next allocation costs) from the budget of file
+        /// length + <see cref="MetadataAllocationSlack"/>, so that no file, however crafted, makes parsing allocate
+        /// more than that.
+        /// </summary>
+        private void Charge(long bytes, string field, string? owner)
         {
-            if (bytes < 0 || bytes > Remaining)
+            _budget -= bytes;
+            if (_budget < 0)
             {
-                throw new GgufFormatException($"Unexpected end of file reading {field}: {bytes} bytes needed at byte {_pos}, {Remaining} left.", _pos, field);
+                GgufThrowHelper.OverBudget(_pos, _length, field, owner);
             }
         }
 
-        private uint ReadU32(string field)
+        private readonly void Need(long bytes, string field, string? owner)
         {
-            Need(4, field);
+            if (bytes > Remaining)
+            {
+                GgufThrowHelper.Truncated(_pos, bytes, Remaining, field, owner);
+            }
+        }
+
+        private uint ReadU32(string field, string? owner)
+        {
+            Need(4, field, owner);
             var v = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(_p + _pos, 4));
             _pos += 4;
             return v;
         }
 
-        private ulong ReadU64(string field)
+        private ulong ReadU64(string field, string? owner)
         {
-            Need(8, field);
+            Need(8, field, owner);
             var v = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(_p + _pos, 8));
             _pos += 8;
             return v;
         }
 
-        private string ReadString(string field)
+        /// <summary>Skips a string (uint64 length + bytes) after checking its length; returns where its bytes start and how many.</summary>
+        private (long Start, int Length) SkipString(string field, string? owner)
         {
             var lengthOffset = _pos;
-            var len = ReadU64(field + " length");
-            if (len > (ulong)Remaining)
+            var len = ReadU64(field, owner);
+            if (len > (ulong)Remaining || len > int.MaxValue)
             {
-                throw new GgufFormatException($"{field}: string length {len} at byte {lengthOffset} runs past the end of the file ({Remaining} bytes left).", lengthOffset, field);
+                GgufThrowHelper.StringTooLong(field, owner, len, lengthOffset, Remaining);
             }
 
-            if (len > int.MaxValue)
-            {
-                throw new GgufFormatException($"{field}: string length {len} at byte {lengthOffset} is too large.", lengthOffset, field);
-            }
-
-            var s = Encoding.UTF8.GetString(_p + _pos, (int)len);
+            var start = _pos;
             _pos += (long)len;
-            return s;
+            return (start, (int)len);
         }
 
-        private GgufValue ReadValue(string key, GgufValueType type, long typeOffset, int depth)
+        private string ReadString(string field, string? owner)
+        {
+            var (start, len) = SkipString(field, owner);
+            Charge(32 + (2L * len), field, owner); // UTF-16: at most one char per byte
+            return GgufUtf8.Decode(new ReadOnlySpan<byte>(_p + start, len));
+        }
+
+        private GgufValue ReadValue(string key, GgufValueType type, long typeOffset)
         {
             switch (type)
             {
-                case GgufValueType.UInt8: Need(1, key); return new(type, _p[_pos++], key: key);
-                case GgufValueType.Int8: Need(1, key); return new(type, (sbyte)_p[_pos++], key: key);
-                case GgufValueType.UInt16: Need(2, key); _pos += 2; return new(type, BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(_p + _pos - 2, 2)), key: key);
-                case GgufValueType.Int16: Need(2, key); _pos += 2; return new(type, BinaryPrimitives.ReadInt16LittleEndian(new ReadOnlySpan<byte>(_p + _pos - 2, 2)), key: key);
-                case GgufValueType.UInt32: return new(type, ReadU32(key), key: key);
-                case GgufValueType.Int32: return new(type, (int)ReadU32(key), key: key);
-                case GgufValueType.Float32: return new(type, BitConverter.UInt32BitsToSingle(ReadU32(key)), key: key);
-                case GgufValueType.UInt64: return new(type, ReadU64(key), key: key);
-                case GgufValueType.Int64: return new(type, (long)ReadU64(key), key: key);
-                case GgufValueType.Float64: return new(type, BitConverter.UInt64BitsToDouble(ReadU64(key)), key: key);
+                case GgufValueType.UInt8: Need(1, key, null); return new(type, _p[_pos++], key: key);
+                case GgufValueType.Int8: Need(1, key, null); return new(type, (sbyte)_p[_pos++], key: key);
+                case GgufValueType.UInt16: Need(2, key, null); _pos += 2; return new(type, BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(_p + _pos - 2, 2)), key: key);
+                case GgufValueType.Int16: Need(2, key, null); _pos += 2; return new(type, BinaryPrimitives.ReadInt16LittleEndian(new ReadOnlySpan<byte>(_p + _pos - 2, 2)), key: key);
+                case GgufValueType.UInt32: return new(type, ReadU32(key, null), key: key);
+                case GgufValueType.Int32: return new(type, (int)ReadU32(key, null), key: key);
+                case GgufValueType.Float32: return new(type, BitConverter.UInt32BitsToSingle(ReadU32(key, null)), key: key);
+                case GgufValueType.UInt64: return new(type, ReadU64(key, null), key: key);
+                case GgufValueType.Int64: return new(type, (long)ReadU64(key, null), key: key);
+                case GgufValueType.Float64: return new(type, BitConverter.UInt64BitsToDouble(ReadU64(key, null)), key: key);
                 case GgufValueType.Bool:
-                    Need(1, key);
-                    var b = _p[_pos];
-                    if (b > 1)
+                    Need(1, key, null);
+                    if (_p[_pos] > 1)
                     {
-                        throw new GgufFormatException($"Metadata key '{key}': bool byte is {b}, expected 0 or 1.", _pos, key);
+                        GgufThrowHelper.BadBool(key, -1, _p[_pos], _pos);
                     }
 
-                    _pos++;
-                    return new(type, b == 1, key: key);
-                case GgufValueType.String: return new(type, ReadString(key), key: key);
-                case GgufValueType.Array: return ReadArray(key, depth);
+                    return new(type, _p[_pos++] == 1, key: key);
+                case GgufValueType.String: return new(type, ReadString(key, null), key: key);
+                case GgufValueType.Array: return ReadArray(key, 0);
                 default:
-                    throw new GgufFormatException($"Metadata key '{key}' has value type {(uint)type}, which GGUF does not define.", typeOffset, key);
+                    GgufThrowHelper.UnknownValueType(key, (uint)type, typeOffset);
+                    return null!;
             }
         }
 
@@ -516,13 +582,13 @@ public sealed unsafe class GgufFile : IDisposable
         {
             if (depth >= MaxArrayNesting)
             {
-                throw new GgufFormatException($"Metadata key '{key}': arrays nested deeper than {MaxArrayNesting}.", _pos, key);
+                GgufThrowHelper.NestingTooDeep(key, _pos);
             }
 
             var elemTypeOffset = _pos;
-            var elemType = (GgufValueType)ReadU32(key + " element type");
+            var elemType = (GgufValueType)ReadU32("array element type", key);
             var countOffset = _pos;
-            var count = ReadU64(key + " count");
+            var count = ReadU64("array count", key);
             var minSize = elemType switch
             {
                 GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
@@ -530,14 +596,20 @@ public sealed unsafe class GgufFile : IDisposable
                 GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.Float32 => 4,
                 GgufValueType.UInt64 or GgufValueType.Int64 or GgufValueType.Float64 or GgufValueType.String => 8,
                 GgufValueType.Array => 12,
-                _ => throw new GgufFormatException($"Metadata key '{key}': array element type {(uint)elemType} is not defined by GGUF.", elemTypeOffset, key),
+                _ => -1,
             };
+            if (minSize < 0)
+            {
+                GgufThrowHelper.UnknownValueType(key, (uint)elemType, elemTypeOffset);
+            }
+
             if (count > (ulong)(Remaining / minSize))
             {
-                throw new GgufFormatException($"Metadata key '{key}': array count {count} at byte {countOffset} cannot fit in the {Remaining} bytes left.", countOffset, key);
+                GgufThrowHelper.ArrayTooLong(key, count, countOffset, Remaining);
             }
 
             var n = (int)count;
+            Charge(64 + ((long)n * (elemType == GgufValueType.Array ? 8 : minSize)), "array", key); // the GgufValue and its .NET array
             var bytes = new ReadOnlySpan<byte>(_p + _pos, (int)Math.Min(Remaining, (long)n * minSize));
             object value;
             switch (elemType)
@@ -553,31 +625,31 @@ public sealed unsafe class GgufFile : IDisposable
                 case GgufValueType.Int64: value = Cast<long>(bytes, n); _pos += 8L * n; break;
                 case GgufValueType.Float64: value = Cast<double>(bytes, n); _pos += 8L * n; break;
                 case GgufValueType.Bool:
-                    var bools = new bool[n];
-                    for (var i = 0; i < n; i++)
+                    var bad = bytes[..n].IndexOfAnyExcept((byte)0, (byte)1);
+                    if (bad >= 0)
                     {
-                        if (bytes[i] > 1)
-                        {
-                            throw new GgufFormatException($"Metadata key '{key}': bool element {i} is {bytes[i]}, expected 0 or 1.", _pos + i, key);
-                        }
-
-                        bools[i] = bytes[i] == 1;
+                        GgufThrowHelper.BadBool(key, bad, bytes[bad], _pos + bad);
                     }
 
+                    value = MemoryMarshal.Cast<byte, bool>(bytes[..n]).ToArray();
                     _pos += n;
-                    value = bools;
                     break;
                 case GgufValueType.String:
-                    var strings = new string[n];
+                    // Check every length now; keep the raw bytes and decode on first use (GgufValue).
+                    var start = _pos;
                     for (var i = 0; i < n; i++)
                     {
-                        strings[i] = ReadString(key);
+                        SkipString(key, null);
                     }
 
-                    value = strings;
-                    break;
+                    if (_pos - start > int.MaxValue)
+                    {
+                        GgufThrowHelper.ArrayTooLong(key, count, countOffset, Remaining);
+                    }
+
+                    return new GgufValue(new ReadOnlySpan<byte>(_p + start, (int)(_pos - start)).ToArray(), n, key);
                 default:
-                    var nested = new GgufValue[n];
+                    var nested = n == 0 ? [] : new GgufValue[n];
                     for (var i = 0; i < n; i++)
                     {
                         nested[i] = ReadArray(key, depth + 1);
@@ -594,7 +666,7 @@ public sealed unsafe class GgufFile : IDisposable
             where T : unmanaged
         {
             // GGUF is little-endian; so is every platform .NET runs this on (checked in GgufFile's static constructor).
-            return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(bytes[..(n * sizeof(T))]).ToArray();
+            return MemoryMarshal.Cast<byte, T>(bytes[..(n * sizeof(T))]).ToArray();
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 
 namespace Gguf2Qnn.Gguf;
@@ -28,13 +29,33 @@ public enum GgufValueType : uint
 /// </summary>
 public sealed class GgufValue
 {
+    private readonly int _count;
+    private object? _value;
+    private byte[]? _rawStrings;
+
     /// <summary>Creates a value; <paramref name="value"/> must match <paramref name="type"/> as described on the class.</summary>
     public GgufValue(GgufValueType type, object value, GgufValueType elementType = GgufValueType.UInt8, string? key = null)
     {
+        ArgumentNullException.ThrowIfNull(value);
         Type = type;
-        Value = value;
+        _value = value;
         ElementType = elementType;
         Key = key;
+        _count = value is Array a ? a.Length : 1;
+    }
+
+    /// <summary>
+    /// An array of strings kept as its raw GGUF bytes (<paramref name="count"/> × [uint64 length, UTF-8 bytes], already
+    /// bounds-checked by the reader) and decoded on first use: opening a file with a large vocabulary then costs one
+    /// copy of those bytes instead of one .NET string per token.
+    /// </summary>
+    internal GgufValue(byte[] rawStrings, int count, string? key)
+    {
+        Type = GgufValueType.Array;
+        ElementType = GgufValueType.String;
+        Key = key;
+        _count = count;
+        _rawStrings = rawStrings;
     }
 
     /// <summary>The value's type tag.</summary>
@@ -44,13 +65,13 @@ public sealed class GgufValue
     public GgufValueType ElementType { get; }
 
     /// <summary>The value itself (see the class remarks for the .NET type of each tag).</summary>
-    public object Value { get; }
+    public object Value => Volatile.Read(ref _value) ?? DecodeStrings();
 
     /// <summary>The metadata key this value was read under, when known (used in error messages).</summary>
     public string? Key { get; }
 
     /// <summary>Number of elements for arrays, 1 otherwise.</summary>
-    public int Count => Value is Array a ? a.Length : 1;
+    public int Count => _count;
 
     /// <summary>The value as a signed 64-bit integer, from any integer type (a u64 above <see cref="long.MaxValue"/> fails).</summary>
     /// <exception cref="GgufFormatException">Not an integer, or out of range.</exception>
@@ -136,13 +157,34 @@ public sealed class GgufValue
     };
 
     /// <inheritdoc />
-    public override string ToString() => Value switch
+    public override string ToString() => Type == GgufValueType.Array ? $"[{Type}<{ElementType}> × {Count}]" : Value switch
     {
         string s => s,
-        Array a => $"[{Type}<{ElementType}> × {a.Length}]",
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => Value.ToString() ?? string.Empty,
     };
+
+    private string[] DecodeStrings()
+    {
+        var raw = Volatile.Read(ref _rawStrings);
+        if (raw is null)
+        {
+            return (string[])Volatile.Read(ref _value)!; // another thread decoded it and released the bytes
+        }
+
+        var strings = new string[_count];
+        var pos = 0;
+        for (var i = 0; i < strings.Length; i++)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(pos));
+            strings[i] = GgufUtf8.Decode(raw.AsSpan(pos + 8, length));
+            pos += 8 + length;
+        }
+
+        var winner = (string[])(Interlocked.CompareExchange(ref _value, strings, null) ?? strings);
+        Volatile.Write(ref _rawStrings, null);
+        return winner;
+    }
 
     private GgufFormatException WrongType(string wanted) =>
         new($"Metadata key '{Key ?? "?"}' is {Describe()}, expected {wanted}.", -1, Key);

@@ -69,10 +69,10 @@ public class GgufFileTests
     }
 
     [Fact]
-    public void RefusesKeyLengthOf2Pow48InA32ByteFileBeforeAllocating()
+    public void RefusesKeyLengthOf2Pow48InA48ByteFileBeforeAllocating()
     {
-        // magic, version 3, tensor_count 0, kv_count 1, then the first key's length = 2^48: 32 bytes in all.
-        var bytes = new byte[32];
+        // magic, version 3, tensor_count 0, kv_count 1, then the first key's length = 2^48, then 16 bytes: 48 in all.
+        var bytes = new byte[48];
         BinaryPrimitives.WriteUInt32LittleEndian(bytes, GgufFile.Magic);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), 3);
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), 0);
