@@ -157,6 +157,143 @@ public class GgufFileTests
         Assert.Throws<GgufFormatException>(() => f.GetInt64("missing"));
     }
 
+    [Fact]
+    public void ReadsEveryScalarTypeWrittenByHand()
+    {
+        // Little-endian encodings per the GGUF spec (gguf_metadata_value_type), written field by field.
+        var g = RawGguf.Header(0, 13)
+            .Key("u8", GgufValueType.UInt8).U8(0xFE)
+            .Key("i8", GgufValueType.Int8).U8(0x80)
+            .Key("u16", GgufValueType.UInt16).Raw([0x34, 0x12])
+            .Key("i16", GgufValueType.Int16).Raw([0xFE, 0xFF])
+            .Key("u32", GgufValueType.UInt32).Raw([0x78, 0x56, 0x34, 0x12])
+            .Key("i32", GgufValueType.Int32).Raw([0x00, 0x00, 0x00, 0x80])
+            .Key("f32", GgufValueType.Float32).Raw([0x00, 0x00, 0xC0, 0x3F])
+            .Key("bool", GgufValueType.Bool).U8(1)
+            .Key("str", GgufValueType.String).U64(3).Raw([0x61, 0xC3, 0xA9])
+            .Key("u64", GgufValueType.UInt64).Raw([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+            .Key("i64", GgufValueType.Int64).Raw([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+            .Key("f64", GgufValueType.Float64).Raw([0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0xBF])
+            .Key("empty", GgufValueType.String).U64(0);
+        using var f = GgufFile.Open(g.WriteTemp());
+        Assert.Equal((byte)0xFE, f.Metadata["u8"].Value);
+        Assert.Equal((sbyte)-128, f.Metadata["i8"].Value);
+        Assert.Equal((ushort)0x1234, f.Metadata["u16"].Value);
+        Assert.Equal((short)-2, f.Metadata["i16"].Value);
+        Assert.Equal(0x12345678u, f.Metadata["u32"].Value);
+        Assert.Equal(int.MinValue, f.Metadata["i32"].Value);
+        Assert.Equal(1.5f, f.Metadata["f32"].Value);
+        Assert.True(f.TryGetBool("bool", out var b) && b);
+        Assert.Equal("aé", f.GetString("str"));
+        Assert.Equal(ulong.MaxValue, f.Metadata["u64"].Value);
+        Assert.Equal(-1L, f.GetInt64("i64"));
+        Assert.Equal(-1.0, f.GetDouble("f64"));
+        Assert.Equal(string.Empty, f.GetString("empty"));
+        Assert.Equal(0x1234, f.GetInt64("u16"));
+        Assert.Throws<GgufFormatException>(() => f.GetInt64("u64")); // 2^64 - 1 does not fit an int64
+        Assert.Equal(
+            ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "u64", "i64", "f64", "empty"],
+            f.Metadata.Select(p => p.Key));
+    }
+
+    [Fact]
+    public void ReadsArraysOfEveryElementTypeAndArraysOfArrays()
+    {
+        var g = RawGguf.Header(0, 8)
+            .Key("u8s", GgufValueType.Array).U32((uint)GgufValueType.UInt8).U64(3).Raw([1, 2, 255])
+            .Key("i16s", GgufValueType.Array).U32((uint)GgufValueType.Int16).U64(2).Raw([0xFF, 0x7F, 0x00, 0x80])
+            .Key("f64s", GgufValueType.Array).U32((uint)GgufValueType.Float64).U64(1).Raw(BitConverter.GetBytes(0.25))
+            .Key("bools", GgufValueType.Array).U32((uint)GgufValueType.Bool).U64(3).Raw([1, 0, 1])
+            .Key("strs", GgufValueType.Array).U32((uint)GgufValueType.String).U64(3).Str("a").Str(string.Empty).Str("ü")
+            .Key("none", GgufValueType.Array).U32((uint)GgufValueType.UInt32).U64(0)
+            .Key("u64s", GgufValueType.Array).U32((uint)GgufValueType.UInt64).U64(1).U64(7)
+            // [[1, 2], ["x"], []]: an array of arrays whose members have different element types.
+            .Key("nested", GgufValueType.Array).U32((uint)GgufValueType.Array).U64(3)
+                .U32((uint)GgufValueType.Int32).U64(2).U32(1).U32(2)
+                .U32((uint)GgufValueType.String).U64(1).Str("x")
+                .U32((uint)GgufValueType.Float32).U64(0);
+        using var f = GgufFile.Open(g.WriteTemp());
+        Assert.Equal(new byte[] { 1, 2, 255 }, f.Metadata["u8s"].Value);
+        Assert.Equal(new short[] { short.MaxValue, short.MinValue }, f.Metadata["i16s"].Value);
+        Assert.Equal([0.25f], f.GetFloatArray("f64s"));
+        Assert.Equal(new[] { true, false, true }, f.Metadata["bools"].Value);
+        Assert.Equal(3, f.Metadata["strs"].Count);
+        Assert.Equal(["a", "", "ü"], f.GetStringArray("strs"));
+        Assert.Empty(f.GetInt32Array("none"));
+        Assert.Equal([7], f.GetInt32Array("u64s"));
+        var nested = (GgufValue[])f.Metadata["nested"].Value;
+        Assert.Equal(GgufValueType.Array, f.Metadata["nested"].ElementType);
+        Assert.Equal([1, 2], nested[0].AsInt32Array());
+        Assert.Equal(["x"], nested[1].AsStringArray());
+        Assert.Equal(GgufValueType.Float32, nested[2].ElementType);
+        Assert.Empty(nested[2].AsFloatArray());
+        var ex = Assert.Throws<GgufFormatException>(() => f.GetStringArray("u8s"));
+        Assert.Equal("u8s", ex.Field);
+    }
+
+    [Theory]
+    [InlineData(16)]
+    [InlineData(64)]
+    [InlineData(1)]
+    public void DeclaredAlignmentPlacesTheDataAtTheNextMultiple(int alignment)
+    {
+        // Header and infos end at byte 135; the data section starts at the next multiple of the declared alignment
+        // (144, 192, 135 for 16, 64, 1; 160 for the default 32),
+        // and the tensor's offset (0) is relative to it.
+        var g = RawGguf.Header(1, 2).Key(GgufKeys.Alignment, GgufValueType.UInt32).U32((uint)alignment)
+            .Key("pad", GgufValueType.String).Str("twenty-two bytes pad..")
+            .Tensor("t", GgmlType.F32, 0, 2);
+        Assert.Equal(135, g.Position);
+        var dataStart = alignment switch { 16 => 144, 64 => 192, _ => 135 };
+        g.Pad(alignment).Raw(BitConverter.GetBytes(3.5f)).Raw(BitConverter.GetBytes(-1f));
+        using var f = GgufFile.Open(g.WriteTemp());
+        Assert.Equal(alignment, f.Alignment);
+        Assert.Equal(dataStart, f.DataOffset);
+        Assert.Equal([3.5f, -1f], f.DequantizeTensor(f.GetTensor("t")));
+    }
+
+    [Fact]
+    public void DefaultAlignmentIs32()
+    {
+        var g = RawGguf.Header(1, 0).Tensor("t", GgmlType.F32, 0, 1);
+        g.Pad(32).Raw(BitConverter.GetBytes(2f));
+        using var f = GgufFile.Open(g.WriteTemp());
+        Assert.Equal(32, f.Alignment);
+        Assert.Equal(64, f.DataOffset);
+        Assert.Equal([2f], f.DequantizeTensor(f.GetTensor("t")));
+    }
+
+    [Theory]
+    // Architecture, tokenizer model and vocabulary size per ../shared/models/SOURCES.md §2.
+    [InlineData("bert-bge", "bert", "bert", 30522)]
+    [InlineData("deepseek-coder", "llama", "gpt2", 32256)]
+    [InlineData("deepseek-llm", "llama", "gpt2", 102400)]
+    [InlineData("falcon", "falcon", "gpt2", 65024)]
+    [InlineData("gpt-2", "gpt2", "gpt2", 50257)]
+    [InlineData("llama-spm", "llama", "llama", 32000)]
+    [InlineData("phi-3", "phi3", "llama", 32064)]
+    public void VocabOnlyFilesAreInspectable(string name, string arch, string tokenizerModel, int vocab)
+    {
+        using var f = GgufFile.Open(Path.Combine(TestPaths.Vocab, $"ggml-vocab-{name}.gguf"));
+        Assert.Empty(f.Tensors);
+        Assert.Equal(arch, f.Architecture);
+        Assert.Equal(tokenizerModel, f.GetString(GgufKeys.TokenizerModel));
+        Assert.Equal(vocab, f.Metadata[GgufKeys.Tokens].Count);
+        Assert.Equal(vocab, f.GetStringArray(GgufKeys.Tokens).Length);
+        using var model = GgufModel.Open(f.Path);
+        Assert.Empty(model.Tensors);
+    }
+
+    [Fact]
+    public void OpeningFromMemoryEqualsOpeningFromDisk()
+    {
+        using var disk = GgufFile.Open(TestPaths.Stories260K);
+        using var memory = GgufFile.Open(File.ReadAllBytes(TestPaths.Stories260K), "stories");
+        Assert.Equal(disk.Metadata.Keys, memory.Metadata.Keys);
+        Assert.Equal(disk.DataOffset, memory.DataOffset);
+        Assert.Equal(disk.DequantizeTensor(disk.Tensors[^1]), memory.DequantizeTensor(memory.Tensors[^1]));
+    }
+
     private static string WriteTemp(byte[] bytes)
     {
         var path = Path.Combine(TestPaths.NewTempDir("gguf"), "f.gguf");
