@@ -33,7 +33,7 @@ public class LlamaCppDifferentialTests
         Compare(ours, reference, seed: Path.GetFileName(path).Length);
     }
 
-    internal static void Compare(GgufTokenizer ours, LlamaCppVocab reference, int seed)
+    internal static void Compare(GgufTokenizer ours, LlamaCppVocab reference, int seed, int trials = 300)
     {
         var vocab = reference.Vocab;
         Assert.Equal(vocab.Count, ours.VocabSize);
@@ -59,7 +59,11 @@ public class LlamaCppDifferentialTests
         }
 
         // GGUF2QNN_TOKENIZER_FUZZ_TRIALS raises the count for a longer local search.
-        int trials = int.TryParse(Environment.GetEnvironmentVariable("GGUF2QNN_TOKENIZER_FUZZ_TRIALS"), out int t) ? t : 300;
+        if (int.TryParse(Environment.GetEnvironmentVariable("GGUF2QNN_TOKENIZER_FUZZ_TRIALS"), out int t))
+        {
+            trials = t;
+        }
+
         var random = new Random(seed);
         for (int trial = 0; trial < trials; trial++)
         {
@@ -131,6 +135,67 @@ public class LlamaCppDifferentialTests
         }
 
         return sb.ToString();
+    }
+}
+
+/// <summary>
+/// Every supported <c>tokenizer.ggml.pre</c> value against llama.cpp, on the GPT-2 vocabulary re-labelled with that
+/// value (llama.cpp applies the pre-tokenizer, its flags and defaults to whatever byte-level vocabulary it is given).
+/// </summary>
+[Trait("Category", "Tokenization")]
+public class LlamaCppPreTokenizerDifferentialTests
+{
+    [Theory]
+    [InlineData("default")]
+    [InlineData("gpt-2")]
+    [InlineData("phi-2")]
+    [InlineData("mpt")]
+    [InlineData("olmo")]
+    [InlineData("jais")]
+    [InlineData("gigachat")]
+    [InlineData("exaone4")]
+    [InlineData("trillion")]
+    [InlineData("granite-docling")]
+    [InlineData("falcon")]
+    [InlineData("starcoder")]
+    [InlineData("refact")]
+    [InlineData("codeshell")]
+    [InlineData("exaone")]
+    [InlineData("minerva-7b")]
+    [InlineData("mellum2")]
+    [InlineData("command-r")]
+    [InlineData("smollm")]
+    [InlineData("llama3")]
+    [InlineData("llama-v3")]
+    [InlineData("llama-bpe")]
+    [InlineData("falcon3")]
+    [InlineData("falcon-h1")]
+    [InlineData("pixtral")]
+    [InlineData("midm-2.0")]
+    [InlineData("lfm2")]
+    [InlineData("dbrx")]
+    [InlineData("smaug-bpe")]
+    [InlineData("qwen2")]
+    [InlineData("deepseek-r1-qwen")]
+    [InlineData("stablelm2")]
+    [InlineData("megrez")]
+    [InlineData("deepseek-llm")]
+    [InlineData("deepseek-coder")]
+    public void MatchesLlamaCpp(string pre)
+    {
+        var vocab = TestTokenizers.ForVocab("gpt-2").Vocab with { Pre = pre };
+        string dir = TestPaths.NewTempDir("pre-" + pre);
+        try
+        {
+            string path = Path.Combine(dir, "vocab.gguf");
+            LlamaCppVocab.WriteVocabOnlyGguf(vocab, path);
+            using var reference = new LlamaCppVocab(path);
+            LlamaCppDifferentialTests.Compare(GgufTokenizer.Create(vocab), reference, seed: pre.Length, trials: 60);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
 
