@@ -108,4 +108,10 @@ public static class GgufKeys
 
     /// <summary><c>{arch}.rope.freq_base</c>.</summary>
     public static string RopeFreqBase(string arch) => arch + ".rope.freq_base";
+
+    /// <summary><c>{arch}.rope.scaling.type</c>: none, linear, yarn, longrope.</summary>
+    public static string RopeScalingType(string arch) => arch + ".rope.scaling.type";
+
+    /// <summary><c>{arch}.rope.scaling.factor</c>.</summary>
+    public static string RopeScalingFactor(string arch) => arch + ".rope.scaling.factor";
 }

@@ -15,6 +15,9 @@ public static class GgufTensorNames
     /// <summary><c>output.weight</c> (lm head): ne = (hidden, vocab); absent when tied to the embedding.</summary>
     public const string Output = "output.weight";
 
+    /// <summary><c>rope_freqs.weight</c>: per-dimension-pair rope frequency factors, ne = (rope_dim / 2) (Llama 3.x).</summary>
+    public const string RopeFrequencies = "rope_freqs.weight";
+
     /// <summary><c>blk.{i}.{suffix}</c>.</summary>
     public static string Block(int layer, string suffix) => $"blk.{layer}.{suffix}";
 

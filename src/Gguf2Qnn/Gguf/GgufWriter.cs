@@ -69,6 +69,13 @@ public sealed class GgufWriter
     /// <summary>Adds an array of int32.</summary>
     public void AddInt32Array(string key, ReadOnlySpan<int> values) => AddRawArray(key, GgufValueType.Int32, MemoryMarshal.AsBytes(values).ToArray(), values.Length);
 
+    /// <summary>Adds a value read from another file (any type, arrays of arrays included), e.g. to copy metadata.</summary>
+    public void AddValue(string key, GgufValue value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        Add(key, value.Type, w => WriteValue(w, value.Type, value.ElementType, value.Value));
+    }
+
     /// <summary>Adds a tensor. <paramref name="dims"/> are ggml's ne (ne[0] innermost); <paramref name="data"/> holds
     /// exactly <see cref="GgmlTypeTraits.RowSize"/>(type, product of dims) bytes.</summary>
     /// <exception cref="ArgumentException">The data length does not match, or the name is taken.</exception>
@@ -150,6 +157,44 @@ public sealed class GgufWriter
         {
             Pad(w, dataStart + offsets[i] - stream.Position);
             w.Write(_tensors[i].Data);
+        }
+    }
+
+    private static void WriteValue(BinaryWriter w, GgufValueType type, GgufValueType elementType, object value)
+    {
+        switch (type)
+        {
+            case GgufValueType.UInt8: w.Write((byte)value); break;
+            case GgufValueType.Int8: w.Write((sbyte)value); break;
+            case GgufValueType.UInt16: w.Write((ushort)value); break;
+            case GgufValueType.Int16: w.Write((short)value); break;
+            case GgufValueType.UInt32: w.Write((uint)value); break;
+            case GgufValueType.Int32: w.Write((int)value); break;
+            case GgufValueType.Float32: w.Write((float)value); break;
+            case GgufValueType.UInt64: w.Write((ulong)value); break;
+            case GgufValueType.Int64: w.Write((long)value); break;
+            case GgufValueType.Float64: w.Write((double)value); break;
+            case GgufValueType.Bool: w.Write((byte)((bool)value ? 1 : 0)); break;
+            case GgufValueType.String: WriteString(w, (string)value); break;
+            case GgufValueType.Array:
+                var array = (Array)value;
+                w.Write((uint)elementType);
+                w.Write((ulong)array.Length);
+                foreach (var item in array)
+                {
+                    if (item is GgufValue nested)
+                    {
+                        WriteValue(w, nested.Type, nested.ElementType, nested.Value);
+                    }
+                    else
+                    {
+                        WriteValue(w, elementType, GgufValueType.UInt8, item);
+                    }
+                }
+
+                break;
+            default:
+                throw new ArgumentException($"GGUF value type {type} cannot be written.", nameof(type));
         }
     }
 

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using Gguf2Qnn.Gguf;
+
+namespace Gguf2Qnn.Cli;
+
+/// <summary>
+/// The <c>gguf2qnn</c> command line (DESIGN.md §3). Exit codes: 0 success, 1 the work failed, 2 bad usage or bad input.
+/// </summary>
+public static class GgufCli
+{
+    /// <summary>Exit code: success.</summary>
+    public const int Success = 0;
+
+    /// <summary>Exit code: the work failed (verification under threshold, a tool missing).</summary>
+    public const int WorkFailed = 1;
+
+    /// <summary>Exit code: bad usage or bad input (missing file, not a GGUF, unsupported model).</summary>
+    public const int BadInput = 2;
+
+    /// <summary>Parses <paramref name="args"/> and runs the command, writing to the given writers.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var io = new CliIO(stdout, stderr);
+        var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: the demo (a small qwen2 model built, converted and run).");
+        root.Subcommands.Add(InspectCommand.Create(io));
+        root.Subcommands.Add(ConvertCommand.Create(io));
+        root.Subcommands.Add(RunCommand.Create(io));
+        root.SetAction(_ => RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors)
+            {
+                stderr.WriteLine("gguf2qnn: " + e.Message);
+            }
+
+            stderr.WriteLine("Try 'gguf2qnn --help'.");
+            return BadInput;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex) when (Classify(ex) is { } code)
+        {
+            stderr.WriteLine("gguf2qnn: " + OneLine(ex));
+            return code;
+        }
+    }
+
+    /// <summary>Maps input problems to exit code 2 and tool or runtime failures to 1.</summary>
+    private static int? Classify(Exception ex) => ex switch
+    {
+        FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException => BadInput,
+        CliException c => c.ExitCode,
+        Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException or InvalidOperationException => WorkFailed,
+        _ => null,
+    };
+
+    private static string OneLine(Exception ex)
+    {
+        var msg = ex.Message.ReplaceLineEndings(" ");
+        return ex is GgufFormatException { Offset: >= 0 } g ? $"{msg} (field '{g.Field}', byte {g.Offset})" : msg;
+    }
+}
+
+/// <summary>The writers a command prints to.</summary>
+public sealed record CliIO(TextWriter Out, TextWriter Err);
+
+/// <summary>A failure with a chosen exit code and a one-line message.</summary>
+public sealed class CliException(string message, int exitCode) : Exception(message)
+{
+    /// <summary>Exit code to return.</summary>
+    public int ExitCode { get; } = exitCode;
+}

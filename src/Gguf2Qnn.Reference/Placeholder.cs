@@ -1,1 +1,0 @@
-namespace Gguf2Qnn.Reference;

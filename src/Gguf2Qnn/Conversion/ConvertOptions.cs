@@ -1,0 +1,119 @@
+using Gguf2Qnn.Architectures;
+using Gguf2Qnn.Gguf;
+
+namespace Gguf2Qnn.Conversion;
+
+/// <summary>The graph flavour to build (DESIGN.md §2 Targets/).</summary>
+public enum ConversionTarget
+{
+    /// <summary>ONNX Runtime CPU execution provider: dynamic shapes, com.microsoft GroupQueryAttention and MatMulNBits.</summary>
+    Cpu,
+}
+
+/// <summary>How linear weights are stored (<c>convert --weights</c>).</summary>
+public enum WeightFormat
+{
+    /// <summary>Q4_0 → MatMulNBits 4-bit and Q8_0 → MatMulNBits 8-bit, both lossless; every other type → float32.</summary>
+    Keep,
+
+    /// <summary>Every linear weight as float16 (a Cast to float32 feeds MatMul); lossy for float32 sources.</summary>
+    F16,
+
+    /// <summary>Every linear weight dequantized to float32 (exact with respect to ggml's dequantization).</summary>
+    F32,
+}
+
+/// <summary>
+/// Adds files to the artifact folder while it is still the temporary staging folder, before it is renamed into
+/// place (the tokenizer export plugs in here).
+/// </summary>
+public interface IArtifactWriter
+{
+    /// <summary>Writes this writer's files into <paramref name="stagingDirectory"/>.</summary>
+    /// <param name="gguf">The open source file.</param>
+    /// <param name="config">Its configuration.</param>
+    /// <param name="stagingDirectory">The folder that becomes the output folder on success.</param>
+    /// <returns>The file names written (relative to the folder), recorded in conversion.json.</returns>
+    IReadOnlyList<string> Write(GgufFile gguf, ModelConfig config, string stagingDirectory);
+}
+
+/// <summary>Settings of one conversion, validated by <see cref="Validate"/>.</summary>
+public sealed record ConvertOptions
+{
+    /// <summary>The source .gguf file.</summary>
+    public required string GgufPath { get; init; }
+
+    /// <summary>The artifact folder to create (replaced if it exists).</summary>
+    public required string OutputDirectory { get; init; }
+
+    /// <summary>The graph flavour. Default <see cref="ConversionTarget.Cpu"/>.</summary>
+    public ConversionTarget Target { get; init; } = ConversionTarget.Cpu;
+
+    /// <summary>How linear weights are stored. Default <see cref="WeightFormat.Keep"/>.</summary>
+    public WeightFormat Weights { get; init; } = WeightFormat.Keep;
+
+    /// <summary>Positions the graph supports (rows of the rotary cache); null: the GGUF's context_length.</summary>
+    public int? ContextLength { get; init; }
+
+    /// <summary>
+    /// MatMulNBits <c>accuracy_level</c>: 0 unset (float A), 1 fp32, 2 fp16, 3 bf16, 4 int8 (A quantized per block to
+    /// int8, close to llama.cpp's own Q8_0 activation quantization for Q4_0/Q8_0 weights). Default 0.
+    /// </summary>
+    public int AccuracyLevel { get; init; }
+
+    /// <summary>
+    /// Round each projection's input the way llama.cpp's CPU backend does for that weight's type (F16 → float16,
+    /// Q4_0/Q8_0 family → Q8_0 blocks, K-quants → Q8_K blocks) so the logits follow llama.cpp's instead of the exact
+    /// float result; for verification against llama.cpp. Default false (activations stay float32).
+    /// </summary>
+    public bool EmulateLlamaCppActivations { get; init; }
+
+    /// <summary>Tests: build the explicit attention subgraph even where GroupQueryAttention would do.</summary>
+    internal bool ForceExplicitAttention { get; init; }
+
+    /// <summary>
+    /// Extra files written into the staging folder before it is renamed into place. The default writes
+    /// <c>tokenizer.gguf</c> (<see cref="Artifacts.TokenizerArtifact"/>), which <c>gguf2qnn run</c> needs.
+    /// </summary>
+    public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } = [Artifacts.TokenizerArtifact.Instance];
+
+    /// <summary>Checks the settings.</summary>
+    /// <exception cref="ArgumentException">An empty path.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A context length below 1 or an accuracy level outside 0..4.</exception>
+    /// <exception cref="FileNotFoundException">The GGUF file does not exist.</exception>
+    public void Validate()
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(GgufPath);
+        ArgumentException.ThrowIfNullOrWhiteSpace(OutputDirectory);
+        if (!File.Exists(GgufPath))
+        {
+            throw new FileNotFoundException("The GGUF file does not exist.", GgufPath);
+        }
+
+        if (ContextLength is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ContextLength), ContextLength, "The context length must be at least 1.");
+        }
+
+        if (AccuracyLevel is < 0 or > 4)
+        {
+            throw new ArgumentOutOfRangeException(nameof(AccuracyLevel), AccuracyLevel, "MatMulNBits accuracy_level is 0..4.");
+        }
+    }
+}
+
+/// <summary>Progress of a conversion: <paramref name="Completed"/> of <paramref name="Total"/> tensors, the current one named.</summary>
+public sealed record ConversionProgress(string Stage, int Completed, int Total, string? Tensor);
+
+/// <summary>What a conversion wrote.</summary>
+/// <param name="OutputDirectory">The artifact folder.</param>
+/// <param name="ModelPath">model.onnx.</param>
+/// <param name="Config">The source configuration.</param>
+/// <param name="Files">Every file in the folder (names relative to it).</param>
+/// <param name="Tensors">How each GGUF tensor was mapped (also in conversion.json).</param>
+public sealed record ConversionResult(
+    string OutputDirectory,
+    string ModelPath,
+    ModelConfig Config,
+    IReadOnlyList<string> Files,
+    IReadOnlyList<TensorMapping> Tensors);

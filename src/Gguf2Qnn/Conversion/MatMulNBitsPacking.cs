@@ -1,0 +1,90 @@
+using System.Buffers.Binary;
+
+namespace Gguf2Qnn.Conversion;
+
+/// <summary>
+/// Re-packs ggml Q4_0 / Q8_0 blocks into ONNX Runtime's com.microsoft MatMulNBits inputs, losslessly.
+/// </summary>
+/// <remarks>
+/// <para>ggml (ggml-common.h, block_q4_0 / block_q8_0): a block holds 32 consecutive weights of one row: an fp16
+/// scale d, then for Q4_0 16 bytes where byte j holds weight j in its low nibble and weight j+16 in its high nibble
+/// (value = d·(nibble − 8)); for Q8_0 32 signed bytes (value = d·q).</para>
+/// <para>MatMulNBits (ORT docs/ContribOperators.md, com.microsoft opset 1): B is uint8 [N, K/block_size, blob_size],
+/// block_size 32, blob_size = 32·bits/8; weights are packed in K order, low bits first, so for bits = 4 byte j holds
+/// weights 2j (low nibble) and 2j+1 (high nibble). Scales are [N, K/block_size] in A's type (float32 here). Without
+/// zero_points the zero point is 2^(bits−1): 8 for 4 bits, 128 for 8 bits, so a Q8_0 q is stored as q + 128.</para>
+/// <para>A GGUF linear weight has ne = (K = in, N = out) and rows of K weights, which is exactly MatMulNBits' [N, K]
+/// orientation: rows map to rows, blocks to blocks, only the bytes inside a block move. fp16 → float32 scale
+/// conversion is exact, so dequantized values match ggml's bit for bit.</para>
+/// </remarks>
+public static class MatMulNBitsPacking
+{
+    /// <summary>Weights per ggml Q4_0/Q8_0 block and per MatMulNBits block as written by gguf2qnn.</summary>
+    public const int BlockSize = 32;
+
+    /// <summary>Bytes of one ggml Q4_0 block (fp16 d + 16 bytes).</summary>
+    public const int Q4_0BlockBytes = 18;
+
+    /// <summary>Bytes of one ggml Q8_0 block (fp16 d + 32 bytes).</summary>
+    public const int Q8_0BlockBytes = 34;
+
+    /// <summary>
+    /// Re-packs whole Q4_0 blocks. <paramref name="blocks"/> holds n blocks (18·n bytes, any number of rows, in row
+    /// order); writes 16·n bytes to <paramref name="b"/> and n scales to <paramref name="scales"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The source is not whole blocks or a destination is too small.</exception>
+    public static void PackQ4_0(ReadOnlySpan<byte> blocks, Span<byte> b, Span<float> scales)
+    {
+        int n = CheckSizes(blocks, Q4_0BlockBytes, b, 16, scales);
+        for (int blk = 0; blk < n; blk++)
+        {
+            var src = blocks.Slice(blk * Q4_0BlockBytes, Q4_0BlockBytes);
+            scales[blk] = (float)BinaryPrimitives.ReadHalfLittleEndian(src);
+            var qs = src[2..];
+            var dst = b.Slice(blk * 16, 16);
+
+            // Weights 0..15 are the low nibbles of qs[0..15], weights 16..31 the high nibbles.
+            for (int j = 0; j < 8; j++)
+            {
+                dst[j] = (byte)((qs[2 * j] & 0x0F) | ((qs[(2 * j) + 1] & 0x0F) << 4));
+                dst[j + 8] = (byte)((qs[2 * j] >> 4) | (qs[(2 * j) + 1] & 0xF0));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Re-packs whole Q8_0 blocks for MatMulNBits bits = 8: 34·n source bytes → 32·n bytes (q + 128) and n scales.
+    /// </summary>
+    /// <exception cref="ArgumentException">The source is not whole blocks or a destination is too small.</exception>
+    public static void PackQ8_0(ReadOnlySpan<byte> blocks, Span<byte> b, Span<float> scales)
+    {
+        int n = CheckSizes(blocks, Q8_0BlockBytes, b, 32, scales);
+        for (int blk = 0; blk < n; blk++)
+        {
+            var src = blocks.Slice(blk * Q8_0BlockBytes, Q8_0BlockBytes);
+            scales[blk] = (float)BinaryPrimitives.ReadHalfLittleEndian(src);
+            var qs = src[2..];
+            var dst = b.Slice(blk * 32, 32);
+            for (int j = 0; j < 32; j++)
+            {
+                dst[j] = (byte)(qs[j] ^ 0x80); // (sbyte)q + 128
+            }
+        }
+    }
+
+    private static int CheckSizes(ReadOnlySpan<byte> blocks, int blockBytes, Span<byte> b, int blobBytes, Span<float> scales)
+    {
+        if (blocks.Length % blockBytes != 0)
+        {
+            throw new ArgumentException($"The source holds {blocks.Length} bytes, not a whole number of {blockBytes}-byte blocks.", nameof(blocks));
+        }
+
+        int n = blocks.Length / blockBytes;
+        if (b.Length < n * blobBytes || scales.Length < n)
+        {
+            throw new ArgumentException($"{n} blocks need {n * blobBytes} packed bytes and {n} scales.", nameof(b));
+        }
+
+        return n;
+    }
+}

@@ -1,0 +1,220 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gguf2Qnn.Architectures;
+using Gguf2Qnn.Gguf;
+using Gguf2Qnn.Onnx;
+using Gguf2Qnn.Targets;
+
+namespace Gguf2Qnn.Conversion;
+
+/// <summary>
+/// Converts a GGUF model into an artifact folder: <c>model.onnx</c>, <c>model.onnx.data</c> (external weights),
+/// <c>genai_config.json</c>, <c>conversion.json</c>, plus whatever <see cref="ConvertOptions.ArtifactWriters"/> add.
+/// Everything is written to a temporary sibling folder that is renamed into place only when all writes succeeded.
+/// </summary>
+public static class OnnxConverter
+{
+    /// <summary>The model file name inside the artifact folder.</summary>
+    public const string ModelFileName = "model.onnx";
+
+    /// <summary>The conversion record's file name.</summary>
+    public const string ManifestFileName = "conversion.json";
+
+    /// <summary>Runs one conversion.</summary>
+    /// <exception cref="ArgumentException">Bad options (see <see cref="ConvertOptions.Validate"/>).</exception>
+    /// <exception cref="FileNotFoundException">The GGUF file is missing.</exception>
+    /// <exception cref="GgufFormatException">The GGUF file is corrupt or lacks a required key or tensor.</exception>
+    /// <exception cref="NotSupportedException">The architecture, a feature, or a tensor type is not supported.</exception>
+    /// <exception cref="IOException">The output folder could not be written or moved into place.</exception>
+    public static ConversionResult Convert(ConvertOptions options, IProgress<ConversionProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        string output = Path.GetFullPath(options.OutputDirectory);
+        string parent = Path.GetDirectoryName(output) ?? throw new ArgumentException("The output folder needs a parent folder.", nameof(options));
+        Directory.CreateDirectory(parent);
+        string staging = Path.Combine(parent, "." + Path.GetFileName(output) + ".tmp-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(staging);
+        try
+        {
+            ConversionResult result;
+            using (var gguf = GgufFile.Open(options.GgufPath))
+            {
+                result = ConvertInto(gguf, options, staging, output, progress);
+            }
+
+            MoveIntoPlace(staging, output);
+            return result;
+        }
+        catch
+        {
+            TryDelete(staging);
+            throw;
+        }
+    }
+
+    private static ConversionResult ConvertInto(GgufFile gguf, ConvertOptions options, string staging, string output, IProgress<ConversionProgress>? progress)
+    {
+        var config = ModelConfig.FromGguf(gguf);
+        int context = options.ContextLength ?? config.ContextLength;
+        int total = gguf.Tensors.Count;
+        int done = 0;
+        progress?.Report(new ConversionProgress("weights", 0, total, null));
+
+        List<TensorMapping> mappings;
+        using (var data = new ExternalDataWriter(staging))
+        {
+            var graph = new GraphBuilder(config.Architecture + "-decoder", data);
+            var weights = new WeightWriter(gguf, graph, options.Weights)
+            {
+                TensorWritten = m => progress?.Report(new ConversionProgress("weights", Math.Min(++done, total), total, m.Name)),
+            };
+            switch (options.Target)
+            {
+                case ConversionTarget.Cpu:
+                    CpuTarget.Build(gguf, config, graph, weights, options, context);
+                    break;
+                default:
+                    throw new NotSupportedException($"Target {options.Target} is not supported yet.");
+            }
+
+            data.Flush();
+            graph.Model.MetadataProps.Add(new Onnx.Proto.StringStringEntryProto { Key = "source", Value = Path.GetFileName(gguf.Path) });
+            graph.Save(Path.Combine(staging, ModelFileName));
+            mappings = weights.Mappings;
+        }
+
+        progress?.Report(new ConversionProgress("config", total, total, null));
+        GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context));
+
+        var files = new List<string> { ModelFileName, ExternalDataWriter.DefaultFileName, GenAiConfig.FileName };
+        foreach (var writer in options.ArtifactWriters)
+        {
+            files.AddRange(writer.Write(gguf, config, staging));
+        }
+
+        files.Add(ManifestFileName);
+        progress?.Report(new ConversionProgress("manifest", total, total, null));
+        WriteManifest(Path.Combine(staging, ManifestFileName), gguf, config, options, context, files, mappings);
+        return new ConversionResult(output, Path.Combine(output, ModelFileName), config, files, mappings);
+    }
+
+    private static void WriteManifest(string path, GgufFile gguf, ModelConfig config, ConvertOptions options, int context, List<string> files, List<TensorMapping> mappings)
+    {
+        string sha256;
+        using (var stream = new FileStream(gguf.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
+        {
+            sha256 = System.Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+
+        var tensors = new JsonArray();
+        foreach (var m in mappings)
+        {
+            tensors.Add(new JsonObject
+            {
+                ["name"] = m.Name,
+                ["ggml_type"] = m.GgmlType,
+                ["shape"] = new JsonArray(m.Shape.Select(d => (JsonNode)d).ToArray()),
+                ["onnx_op"] = m.OnnxOp,
+                ["initializers"] = new JsonArray(m.Initializers.Select(i => (JsonNode)i).ToArray()),
+                ["encoding"] = m.Encoding,
+                ["exact"] = m.Exact,
+                ["max_abs_error"] = m.MaxAbsError,
+            });
+        }
+
+        var root = new JsonObject
+        {
+            ["format"] = "gguf2qnn-conversion/1",
+            ["source"] = new JsonObject
+            {
+                ["path"] = Path.GetFullPath(gguf.Path),
+                ["bytes"] = gguf.Length,
+                ["sha256"] = sha256,
+                ["gguf_version"] = gguf.Version,
+            },
+            ["target"] = options.Target.ToString().ToLowerInvariant(),
+            ["weights"] = options.Weights.ToString().ToLowerInvariant(),
+            ["matmulnbits_accuracy_level"] = options.AccuracyLevel,
+            ["llamacpp_activation_rounding"] = options.EmulateLlamaCppActivations,
+            ["architecture"] = config.Architecture,
+            ["context_length"] = context,
+            ["hyper_parameters"] = new JsonObject
+            {
+                ["block_count"] = config.BlockCount,
+                ["embedding_length"] = config.EmbeddingLength,
+                ["feed_forward_length"] = config.FeedForwardLength,
+                ["head_count"] = config.HeadCount,
+                ["head_count_kv"] = config.HeadCountKv,
+                ["head_dim"] = config.HeadDim,
+                ["context_length"] = config.ContextLength,
+                ["rms_epsilon"] = config.RmsEpsilon,
+                ["rope_freq_base"] = config.RopeFreqBase,
+                ["rope_dimension_count"] = config.RopeDimensionCount,
+                ["rope_freq_scale"] = config.RopeFreqScale,
+                ["rope_frequency_factors"] = config.RopeFrequencyFactors is not null,
+                ["rope_style"] = config.RopeStyle.ToString().ToLowerInvariant(),
+                ["qkv_bias"] = config.HasQkvBias,
+                ["tied_embeddings"] = config.TiedEmbeddings,
+                ["vocab_size"] = config.VocabSize,
+            },
+            ["files"] = new JsonArray(files.Select(f => (JsonNode)f).ToArray()),
+            ["tensors"] = tensors,
+        };
+        File.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    // Replaces `output` with `staging`: an existing folder is moved aside first and deleted after the swap.
+    private static void MoveIntoPlace(string staging, string output)
+    {
+        if (File.Exists(output))
+        {
+            throw new IOException($"'{output}' exists and is a file, not a folder.");
+        }
+
+        string? backup = null;
+        if (Directory.Exists(output))
+        {
+            backup = staging + ".old";
+            Directory.Move(output, backup);
+        }
+
+        try
+        {
+            Directory.Move(staging, output);
+        }
+        catch
+        {
+            if (backup is not null)
+            {
+                Directory.Move(backup, output);
+            }
+
+            throw;
+        }
+
+        if (backup is not null)
+        {
+            TryDelete(backup);
+        }
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // Best effort: a leftover temporary folder is harmless.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,235 @@
+using System.Globalization;
+using Gguf2Qnn.Gguf;
+using Gguf2Qnn.Onnx;
+using DataType = Gguf2Qnn.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace Gguf2Qnn.Conversion;
+
+/// <summary>How a linear layer's weight is stored, which decides the node(s) a target emits for it.</summary>
+internal enum LinearEncoding
+{
+    /// <summary>float32 [K, N], consumed by MatMul.</summary>
+    Float32,
+
+    /// <summary>float16 [K, N], Cast to float32 then MatMul.</summary>
+    Float16,
+
+    /// <summary>MatMulNBits B uint8 [N, K/32, 32·bits/8] and scales float32 [N, K/32].</summary>
+    NBits,
+}
+
+/// <summary>One linear weight as written: y = x · W with W of K inputs and N outputs.</summary>
+internal sealed record LinearWeight(LinearEncoding Encoding, string Weight, string? Scales, int Bits, int K, int N);
+
+/// <summary>
+/// Turns GGUF tensors into initializers of a <see cref="GraphBuilder"/>, one tensor at a time, straight from the
+/// memory-mapped file (a float copy of at most one tensor is held while transposing), and records a
+/// <see cref="TensorMapping"/> for each.
+/// </summary>
+internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightFormat format)
+{
+    // Source bytes dequantized per slice while streaming.
+    private const int SliceBytes = 16 << 20;
+
+    public List<TensorMapping> Mappings { get; } = [];
+
+    /// <summary>Called after each tensor is written (progress reporting).</summary>
+    public Action<TensorMapping>? TensorWritten { get; init; }
+
+    /// <summary>
+    /// Writes a linear weight with GGUF ne = (<paramref name="k"/>, <paramref name="n"/>) for node <paramref name="node"/>.
+    /// </summary>
+    /// <exception cref="GgufFormatException">The tensor's shape is not (k, n).</exception>
+    /// <exception cref="NotSupportedException">Its ggml type cannot be dequantized yet.</exception>
+    public LinearWeight Linear(GgufTensorInfo tensor, string node, int k, int n)
+    {
+        RequireShape(tensor, k, n);
+        if (format == WeightFormat.Keep && tensor.Type is GgmlType.Q4_0 or GgmlType.Q8_0)
+        {
+            return NBits(tensor, node, k, n, tensor.Type == GgmlType.Q4_0 ? 4 : 8);
+        }
+
+        float[] w = DequantizeAll(tensor);
+        string name = OnnxNames.Initializer(node, "weight");
+        double maxError = 0;
+        bool f16 = format == WeightFormat.F16;
+        if (f16)
+        {
+            graph.AddInitializer(name, DataType.Float16, [k, n], sink => WriteTransposed<Half>(sink, w, n, k, x => (Half)x));
+            foreach (float x in w)
+            {
+                maxError = Math.Max(maxError, Math.Abs((double)x - (float)(Half)x));
+            }
+        }
+        else
+        {
+            graph.AddInitializer(name, DataType.Float, [k, n], sink => WriteTransposed(sink, w, n, k, x => x));
+        }
+
+        string encoding = (f16 ? "float16" : "float32") + "[K,N] (transposed)";
+        Record(tensor, f16 ? "Cast+MatMul" : "MatMul", [name], encoding, maxError);
+        return new LinearWeight(f16 ? LinearEncoding.Float16 : LinearEncoding.Float32, name, null, 0, k, n);
+    }
+
+    /// <summary>Writes a 1-D float32 tensor (norm weight, bias) of <paramref name="length"/> values.</summary>
+    public string Vector(GgufTensorInfo tensor, string name, string op, int length)
+    {
+        RequireShape(tensor, length);
+        float[] v = DequantizeAll(tensor);
+        graph.AddInitializer<float>(name, DataType.Float, [length], v);
+        Record(tensor, op, [name], "float32[" + length.ToString(CultureInfo.InvariantCulture) + "]", 0);
+        return name;
+    }
+
+    /// <summary>Writes the token embedding as a float32 Gather table [vocab, hidden] (GGUF rows are tokens).</summary>
+    public string Embedding(GgufTensorInfo tensor, string name, int hidden, int vocab)
+    {
+        RequireShape(tensor, hidden, vocab);
+        RequireDequantizer(tensor);
+        graph.AddInitializer(name, DataType.Float, [vocab, hidden], sink =>
+        {
+            int rowsPerSlice = RowsPerSlice(tensor);
+            var buffer = new float[(long)rowsPerSlice * hidden];
+            for (long row = 0; row < vocab; row += rowsPerSlice)
+            {
+                int rows = (int)Math.Min(rowsPerSlice, vocab - row);
+                var dst = buffer.AsSpan(0, rows * hidden);
+                Dequantizer.Dequantize(tensor.Type, gguf.GetTensorRows(tensor, row, rows), dst);
+                sink.Write<float>(dst);
+            }
+        });
+        Record(tensor, "Gather", [name], "float32[vocab,hidden]", 0);
+        return name;
+    }
+
+    private LinearWeight NBits(GgufTensorInfo tensor, string node, int k, int n, int bits)
+    {
+        int blocksPerRow = k / MatMulNBitsPacking.BlockSize;
+        int blob = MatMulNBitsPacking.BlockSize * bits / 8;
+        string bName = OnnxNames.Initializer(node, "weight_q" + bits.ToString(CultureInfo.InvariantCulture));
+        string sName = OnnxNames.Initializer(node, "scales");
+        int rowsPerSlice = RowsPerSlice(tensor);
+
+        // Two streaming passes over the rows: packed blocks, then scales (one open external tensor at a time).
+        var packed = new byte[(long)rowsPerSlice * blocksPerRow * blob];
+        var scales = new float[(long)rowsPerSlice * blocksPerRow];
+        void Pack(long row, int rows)
+        {
+            var src = gguf.GetTensorRows(tensor, row, rows);
+            if (bits == 4)
+            {
+                MatMulNBitsPacking.PackQ4_0(src, packed, scales);
+            }
+            else
+            {
+                MatMulNBitsPacking.PackQ8_0(src, packed, scales);
+            }
+        }
+
+        graph.AddInitializer(bName, DataType.Uint8, [n, blocksPerRow, blob], sink =>
+        {
+            for (long row = 0; row < n; row += rowsPerSlice)
+            {
+                int rows = (int)Math.Min(rowsPerSlice, n - row);
+                Pack(row, rows);
+                sink.WriteBytes(packed.AsSpan(0, rows * blocksPerRow * blob));
+            }
+        });
+        graph.AddInitializer(sName, DataType.Float, [n, blocksPerRow], sink =>
+        {
+            for (long row = 0; row < n; row += rowsPerSlice)
+            {
+                int rows = (int)Math.Min(rowsPerSlice, n - row);
+                Pack(row, rows);
+                sink.Write<float>(scales.AsSpan(0, rows * blocksPerRow));
+            }
+        });
+
+        string encoding = string.Create(CultureInfo.InvariantCulture, $"MatMulNBits bits={bits} block_size=32 B[N,K/32,{blob}] scales[N,K/32] zero_point={(bits == 4 ? 8 : 128)}");
+        Record(tensor, "MatMulNBits", [bName, sName], encoding, 0);
+        return new LinearWeight(LinearEncoding.NBits, bName, sName, bits, k, n);
+    }
+
+    private float[] DequantizeAll(GgufTensorInfo tensor)
+    {
+        RequireDequantizer(tensor);
+        long count = tensor.ElementCount;
+        if (count > Array.MaxLength)
+        {
+            throw new NotSupportedException($"Tensor '{tensor.Name}' has {count} elements, more than one float32 array holds.");
+        }
+
+        var result = new float[count];
+        if (tensor.Dimensions.Length == 1 || tensor.RowCount <= 1)
+        {
+            Dequantizer.Dequantize(tensor.Type, gguf.GetTensorBytes(tensor), result);
+            return result;
+        }
+
+        long rowLength = tensor.Dimensions[0];
+        int rowsPerSlice = RowsPerSlice(tensor);
+        for (long row = 0; row < tensor.RowCount; row += rowsPerSlice)
+        {
+            int rows = (int)Math.Min(rowsPerSlice, tensor.RowCount - row);
+            Dequantizer.Dequantize(tensor.Type, gguf.GetTensorRows(tensor, row, rows), result.AsSpan((int)(row * rowLength), (int)(rows * rowLength)));
+        }
+
+        return result;
+    }
+
+    // w is [rows = n][cols = k] row-major; writes its transpose [k][n] in bands.
+    private static void WriteTransposed<T>(TensorSink sink, float[] w, int n, int k, Func<float, T> convert)
+        where T : unmanaged
+    {
+        const int Tile = 32;
+        int bandRows = Math.Max(1, Math.Min(k, (1 << 20) / Math.Max(1, n)));
+        var band = new T[(long)bandRows * n];
+        for (int k0 = 0; k0 < k; k0 += bandRows)
+        {
+            int kb = Math.Min(bandRows, k - k0);
+            for (int n0 = 0; n0 < n; n0 += Tile)
+            {
+                int nb = Math.Min(Tile, n - n0);
+                for (int kk = 0; kk < kb; kk++)
+                {
+                    for (int nn = 0; nn < nb; nn++)
+                    {
+                        band[(kk * n) + n0 + nn] = convert(w[((long)(n0 + nn) * k) + k0 + kk]);
+                    }
+                }
+            }
+
+            sink.Write<T>(band.AsSpan(0, kb * n));
+        }
+    }
+
+    private int RowsPerSlice(GgufTensorInfo tensor)
+    {
+        long rowBytes = Math.Max(1, GgmlTypeTraits.RowSize(tensor.Type, tensor.Dimensions[0]));
+        return (int)Math.Clamp(SliceBytes / rowBytes, 1, Math.Max(1, tensor.RowCount));
+    }
+
+    private void Record(GgufTensorInfo tensor, string op, IReadOnlyList<string> initializers, string encoding, double maxError)
+    {
+        var mapping = new TensorMapping(tensor.Name, tensor.Type.ToString(), tensor.Dimensions, op, initializers, encoding, maxError == 0, maxError);
+        Mappings.Add(mapping);
+        TensorWritten?.Invoke(mapping);
+    }
+
+    private static void RequireDequantizer(GgufTensorInfo tensor)
+    {
+        if (!Dequantizer.IsSupported(tensor.Type))
+        {
+            throw new NotSupportedException($"Tensor '{tensor.Name}' has ggml type {tensor.Type}, which gguf2qnn cannot dequantize yet.");
+        }
+    }
+
+    private void RequireShape(GgufTensorInfo tensor, params long[] expected)
+    {
+        if (!tensor.Dimensions.AsSpan().SequenceEqual(expected))
+        {
+            throw new GgufFormatException(
+                $"{gguf.Path}: tensor '{tensor.Name}' has shape {tensor.ShapeText}; the configuration needs [{string.Join(", ", expected)}].", -1, tensor.Name);
+        }
+    }
+}

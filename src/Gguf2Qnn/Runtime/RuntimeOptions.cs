@@ -1,0 +1,31 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Gguf2Qnn.Runtime;
+
+/// <summary>ONNX Runtime session settings for <see cref="OnnxCausalLm"/> (CPU execution provider).</summary>
+public sealed record RuntimeOptions
+{
+    /// <summary>Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Graph optimization level. Default: all (ORT_ENABLE_ALL).</summary>
+    public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>ONNX Runtime log severity. Default: warnings.</summary>
+    public OrtLoggingLevel LogLevel { get; init; } = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
+
+    /// <summary>Builds the ORT session options (caller disposes).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A negative thread count.</exception>
+    public SessionOptions ToSessionOptions()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(IntraOpThreads);
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = OptimizationLevel,
+            LogSeverityLevel = LogLevel,
+            IntraOpNumThreads = IntraOpThreads,
+        };
+        options.AppendExecutionProvider_CPU(useArena: 1);
+        return options;
+    }
+}

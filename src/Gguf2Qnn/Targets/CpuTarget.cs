@@ -1,0 +1,350 @@
+using Gguf2Qnn.Architectures;
+using Gguf2Qnn.Conversion;
+using Gguf2Qnn.Gguf;
+using Gguf2Qnn.Onnx;
+using DataType = Gguf2Qnn.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace Gguf2Qnn.Targets;
+
+/// <summary>
+/// The decoder graph for ONNX Runtime's CPU execution provider: dynamic batch and sequence, ONNX Runtime GenAI
+/// input/output names, com.microsoft fused ops.
+/// </summary>
+/// <remarks>
+/// <para>Inputs: <c>input_ids</c> int64 [batch_size, sequence_length]; <c>attention_mask</c> int64
+/// [batch_size, total_sequence_length]; <c>past_key_values.{i}.key|value</c> float32
+/// [batch_size, kv_heads, past_sequence_length, head_size]. Outputs: <c>logits</c> float32
+/// [batch_size, sequence_length, vocab]; <c>present.{i}.key|value</c> float32
+/// [batch_size, kv_heads, total_sequence_length, head_size].</para>
+/// <para>Per layer (llama.cpp <c>llm_build_llama</c> / <c>llm_build_qwen2</c> order): RMSNorm
+/// (SimplifiedLayerNormalization, or SkipSimplifiedLayerNormalization which also emits the residual sum) → Q/K/V
+/// projections (+ bias) → GroupQueryAttention (rotary inside, do_rotary = 1, rotary_interleaved = 1 for
+/// <see cref="RopeStyle.Normal"/>, 0 for <see cref="RopeStyle.Neox"/>; seqlens_k = sum(attention_mask) − 1 and
+/// total_sequence_length as int32) → o_proj → residual + RMSNorm → SwiGLU MLP (silu(gate)·up → down) → residual.
+/// Then the final RMSNorm and the lm head (output.weight, or token_embd.weight when tied).</para>
+/// <para>ORT 1.31.1 CPU constraints handled here: GroupQueryAttention's own rotary needs head_size and rotary_dim to be
+/// multiples of 16 (else Q and K go through com.microsoft RotaryEmbedding with position_ids from the attention mask),
+/// and GroupQueryAttention needs head_size to be a multiple of 8 (else an explicit MatMul/Softmax attention with a
+/// Concat KV cache is built). Linear layers are MatMul on float32 [K, N], Cast + MatMul for float16, or
+/// MatMulNBits for re-packed Q4_0/Q8_0; <see cref="ConvertOptions.EmulateLlamaCppActivations"/> inserts llama.cpp's
+/// activation rounding in front of them.</para>
+/// </remarks>
+public static class CpuTarget
+{
+    /// <summary>
+    /// True when ORT's CPU GroupQueryAttention accepts this head size (its helper requires a multiple of 8); other
+    /// models get the explicit attention subgraph (MatMul, Softmax, Concat for the cache).
+    /// </summary>
+    public static bool SupportsGroupQueryAttention(ModelConfig config) => config.HeadDim % 8 == 0;
+
+    internal static void Build(GgufFile gguf, ModelConfig config, GraphBuilder g, WeightWriter weights, ConvertOptions options, int contextLength) =>
+        new Builder(gguf, config, g, weights, contextLength, options.AccuracyLevel,
+            options.ForceExplicitAttention || !SupportsGroupQueryAttention(config), options.EmulateLlamaCppActivations).Build();
+
+    private sealed class Builder(
+        GgufFile gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
+    {
+        private const string Batch = "batch_size";
+        private const string Sequence = "sequence_length";
+        private const string Total = "total_sequence_length";
+        private const string Past = "past_sequence_length";
+
+        private readonly Dictionary<(string, ActivationFormat), string> _roundedActivations = [];
+
+        private string _seqlensK = "";
+        private string _totalLength = "";
+        private string _cos = "";
+        private string _sin = "";
+        private string _positionIds = "";
+        private string _attentionBias = "";
+
+        // GroupQueryAttention's built-in rotary (CPU kernel, ORT group_query_attention_helper.h) needs head_size and
+        // rotary_dim to be multiples of 16; otherwise rotate Q and K with com.microsoft RotaryEmbedding first.
+        private bool FusedRotary => !explicitAttention && c.HeadDim % 16 == 0 && c.RopeDimensionCount % 16 == 0;
+
+        public void Build()
+        {
+            g.AddInput(OnnxNames.InputIds, DataType.Int64, Batch, Sequence);
+            g.AddInput(OnnxNames.AttentionMask, DataType.Int64, Batch, Total);
+            for (int i = 0; i < c.BlockCount; i++)
+            {
+                g.AddInput(OnnxNames.PastKey(i), DataType.Float, Batch, (long)c.HeadCountKv, Past, (long)c.HeadDim);
+                g.AddInput(OnnxNames.PastValue(i), DataType.Float, Batch, (long)c.HeadCountKv, Past, (long)c.HeadDim);
+            }
+
+            RotaryTables();
+            if (!FusedRotary)
+            {
+                PositionIds();
+            }
+
+            if (explicitAttention)
+            {
+                AttentionBias();
+            }
+            else
+            {
+                AttentionLengths();
+            }
+
+            string embeddings = weights.Embedding(gguf.GetTensor(GgufTensorNames.TokenEmbedding), OnnxNames.Initializer("embed_tokens", "weight"), c.EmbeddingLength, c.VocabSize);
+            string hidden = g.Add("Gather", "embed_tokens", [embeddings, OnnxNames.InputIds], OnnxDomains.Onnx, Attr.Int("axis", 0));
+
+            // The residual stream: `residual` is the running sum, `pending` the block output not yet added to it.
+            string residual = hidden;
+            string? pending = null;
+            for (int i = 0; i < c.BlockCount; i++)
+            {
+                string norm = OnnxNames.Layer(i, "attn_norm");
+                string x = RmsNorm(norm, GgufTensorNames.AttnNorm(i), ref residual, pending);
+                string attention = Attention(i, x);
+                string ffnNorm = OnnxNames.Layer(i, "ffn_norm");
+                string y = RmsNorm(ffnNorm, GgufTensorNames.FfnNorm(i), ref residual, attention);
+                pending = Mlp(i, y);
+            }
+
+            string final = RmsNorm("final_norm", GgufTensorNames.OutputNorm, ref residual, pending);
+            var head = gguf.FindTensor(GgufTensorNames.Output) ?? gguf.GetTensor(GgufTensorNames.TokenEmbedding);
+            Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize, OnnxNames.Logits);
+
+            g.AddOutput(OnnxNames.Logits, DataType.Float, Batch, Sequence, (long)c.VocabSize);
+            for (int i = 0; i < c.BlockCount; i++)
+            {
+                g.AddOutput(OnnxNames.PresentKey(i), DataType.Float, Batch, (long)c.HeadCountKv, Total, (long)c.HeadDim);
+                g.AddOutput(OnnxNames.PresentValue(i), DataType.Float, Batch, (long)c.HeadCountKv, Total, (long)c.HeadDim);
+            }
+        }
+
+        // seqlens_k = ReduceSum(attention_mask, axis 1) − 1 as int32 [batch]; total = attention_mask.shape[1] as int32 scalar.
+        private void AttentionLengths()
+        {
+            string axes = g.AddInt64("attention/axes_1", [1], 1);
+            string one = g.AddInt64("attention/one", [], 1);
+            string sum = g.Add("ReduceSum", "attention/mask_sum", [OnnxNames.AttentionMask, axes], OnnxDomains.Onnx, Attr.Int("keepdims", 0));
+            string minusOne = g.Add("Sub", "attention/mask_sum_minus_1", [sum, one]);
+            _seqlensK = g.Add("Cast", "attention/seqlens_k", [minusOne], OnnxDomains.Onnx, Attr.Int("to", (long)DataType.Int32));
+            string shape = g.Add("Shape", "attention/mask_shape", [OnnxNames.AttentionMask]);
+            string index = g.AddInt64("attention/index_1", [], 1);
+            string total = g.Add("Gather", "attention/total_length_i64", [shape, index], OnnxDomains.Onnx, Attr.Int("axis", 0));
+            _totalLength = g.Add("Cast", "attention/total_sequence_length", [total], OnnxDomains.Onnx, Attr.Int("to", (long)DataType.Int32));
+        }
+
+        // position_ids int64 [batch, sequence] = the last sequence_length columns of cumsum(attention_mask) − 1, at least 0.
+        private void PositionIds()
+        {
+            string axis = g.AddInt64("positions/axis_1", [], 1);
+            string one = g.AddInt64("positions/one", [], 1);
+            string zero = g.AddInt64("positions/zero", [], 0);
+            string cumsum = g.Add("CumSum", "positions/mask_cumsum", [OnnxNames.AttentionMask, axis]);
+            string minusOne = g.Add("Sub", "positions/cumsum_minus_1", [cumsum, one]);
+            string clamped = g.Add("Max", "positions/clamp", [minusOne, zero]);
+            string idsShape = g.Add("Shape", "positions/ids_shape", [OnnxNames.InputIds]);
+            string seqIndex = g.AddInt64("positions/index_1", [1], 1);
+            string seq = g.Add("Gather", "positions/sequence_length", [idsShape, seqIndex], OnnxDomains.Onnx, Attr.Int("axis", 0));
+            string start = g.Add("Neg", "positions/start", [seq]);
+            string end = g.AddInt64("positions/end", [1], long.MaxValue);
+            string axes = g.AddInt64("positions/axes", [1], 1);
+            _positionIds = g.Add("Slice", "positions/position_ids", [clamped, start, end, axes]);
+        }
+
+        private void RotaryTables()
+        {
+            var (cos, sin) = RotaryCache.Compute(c, contextLength);
+            long[] dims = [contextLength, c.RopeDimensionCount / 2];
+            _cos = g.AddInitializer<float>("rotary/cos_cache", DataType.Float, dims, cos);
+            _sin = g.AddInitializer<float>("rotary/sin_cache", DataType.Float, dims, sin);
+        }
+
+        // RMSNorm of (residual + pending), updating residual to that sum; with no pending block output, of residual alone.
+        private string RmsNorm(string node, string tensorName, ref string residual, string? pending)
+        {
+            string weight = weights.Vector(
+                gguf.GetTensor(tensorName),
+                OnnxNames.Initializer(node, "weight"),
+                pending is null ? "SimplifiedLayerNormalization" : "SkipSimplifiedLayerNormalization",
+                c.EmbeddingLength);
+            var epsilon = Attr.Float("epsilon", c.RmsEpsilon);
+            if (pending is null)
+            {
+                return g.Add("SimplifiedLayerNormalization", node, [residual, weight], OnnxDomains.Onnx,
+                    epsilon, Attr.Int("axis", -1), Attr.Int("stash_type", 1));
+            }
+
+            var outputs = g.AddNode("SkipSimplifiedLayerNormalization", node, [pending, residual, weight],
+                [OnnxNames.Output(node, 0), "", "", OnnxNames.Output(node, 3)], OnnxDomains.Microsoft, epsilon);
+            residual = outputs[3];
+            return outputs[0];
+        }
+
+        private string Attention(int layer, string x)
+        {
+            int qWidth = c.HeadCount * c.HeadDim;
+            int kvWidth = c.HeadCountKv * c.HeadDim;
+            string q = Projection(OnnxNames.Layer(layer, "attn/q_proj"), GgufTensorNames.AttnQ(layer), GgufTensorNames.AttnQBias(layer), x, qWidth);
+            string k = Projection(OnnxNames.Layer(layer, "attn/k_proj"), GgufTensorNames.AttnK(layer), GgufTensorNames.AttnKBias(layer), x, kvWidth);
+            string v = Projection(OnnxNames.Layer(layer, "attn/v_proj"), GgufTensorNames.AttnV(layer), GgufTensorNames.AttnVBias(layer), x, kvWidth);
+
+            if (!FusedRotary)
+            {
+                q = Rotary(OnnxNames.Layer(layer, "attn/q_rotary"), q, c.HeadCount);
+                k = Rotary(OnnxNames.Layer(layer, "attn/k_rotary"), k, c.HeadCountKv);
+            }
+
+            string attended = explicitAttention ? ExplicitAttention(layer, q, k, v) : GroupQueryAttention(layer, q, k, v);
+            return Linear(OnnxNames.Layer(layer, "attn/o_proj"), gguf.GetTensor(GgufTensorNames.AttnOutput(layer)), attended, qWidth, c.EmbeddingLength);
+        }
+
+        private string GroupQueryAttention(int layer, string q, string k, string v)
+        {
+            string node = OnnxNames.Layer(layer, "attn/gqa");
+            var outputs = g.AddNode(
+                "GroupQueryAttention",
+                node,
+                FusedRotary
+                    ? [q, k, v, OnnxNames.PastKey(layer), OnnxNames.PastValue(layer), _seqlensK, _totalLength, _cos, _sin]
+                    : [q, k, v, OnnxNames.PastKey(layer), OnnxNames.PastValue(layer), _seqlensK, _totalLength],
+                [OnnxNames.Output(node), OnnxNames.PresentKey(layer), OnnxNames.PresentValue(layer)],
+                OnnxDomains.Microsoft,
+                Attr.Int("num_heads", c.HeadCount),
+                Attr.Int("kv_num_heads", c.HeadCountKv),
+                Attr.Int("do_rotary", FusedRotary ? 1 : 0),
+                Attr.Int("rotary_interleaved", c.RopeStyle == RopeStyle.Normal ? 1 : 0),
+                Attr.Float("scale", 1.0f / MathF.Sqrt(c.HeadDim)));
+            return outputs[0];
+        }
+
+        // Additive mask float32 [batch, 1, sequence, total]: 0 where key j may be seen by query i (j <= past + i and
+        // attention_mask[b, j] = 1), float.MinValue elsewhere. Shared by every layer's explicit attention.
+        private void AttentionBias()
+        {
+            string zero = g.AddInt64("mask/zero", [], 0);
+            string one = g.AddInt64("mask/one", [], 1);
+            string index1 = g.AddInt64("mask/index_1", [], 1);
+            string total = g.Add("Gather", "mask/total", [g.Add("Shape", "mask/mask_shape", [OnnxNames.AttentionMask]), index1], OnnxDomains.Onnx, Attr.Int("axis", 0));
+            string seq = g.Add("Gather", "mask/sequence", [g.Add("Shape", "mask/ids_shape", [OnnxNames.InputIds]), index1], OnnxDomains.Onnx, Attr.Int("axis", 0));
+            string past = g.Add("Sub", "mask/past", [total, seq]);
+            string queryPositions = g.Add("Range", "mask/query_positions", [past, total, one]);
+            string keyPositions = g.Add("Range", "mask/key_positions", [zero, total, one]);
+            string axis0 = g.AddInt64("mask/axis_0", [1], 0);
+            string axis1 = g.AddInt64("mask/axis_1", [1], 1);
+            string keys = g.Add("Unsqueeze", "mask/key_row", [keyPositions, axis0]);
+            string queries = g.Add("Unsqueeze", "mask/query_column", [queryPositions, axis1]);
+            string causal = g.Add("LessOrEqual", "mask/causal", [keys, queries]);
+            string padding = g.Add("Cast", "mask/keep", [OnnxNames.AttentionMask], OnnxDomains.Onnx, Attr.Int("to", (long)DataType.Bool));
+            string axes12 = g.AddInt64("mask/axes_1_2", [2], 1, 2);
+            string padding4 = g.Add("Unsqueeze", "mask/keep_4d", [padding, axes12]);
+            string allowed = g.Add("And", "mask/allowed", [causal, padding4]);
+            string open = g.AddInitializer<float>("mask/open", DataType.Float, [], [0f]);
+            string closed = g.AddInitializer<float>("mask/closed", DataType.Float, [], [float.MinValue]);
+            _attentionBias = g.Add("Where", "mask/bias", [allowed, open, closed]);
+        }
+
+        // softmax(q·kᵀ·scale + mask)·v with the cache as Concat(past, new) (llama.cpp's non-flash path, in float32).
+        private string ExplicitAttention(int layer, string q, string k, string v)
+        {
+            string P(string part) => OnnxNames.Layer(layer, "attn/" + part);
+            string headsShape = g.AddInt64(P("q_heads_shape"), [4], 0, 0, c.HeadCount, c.HeadDim);
+            string kvShape = g.AddInt64(P("kv_heads_shape"), [4], 0, 0, c.HeadCountKv, c.HeadDim);
+            var bnsh = Attr.Ints("perm", 0, 2, 1, 3);
+            string qh = g.Add("Transpose", P("q_bnsh"), [g.Add("Reshape", P("q_split"), [q, headsShape])], OnnxDomains.Onnx, bnsh);
+            string kh = g.Add("Transpose", P("k_bnsh"), [g.Add("Reshape", P("k_split"), [k, kvShape])], OnnxDomains.Onnx, bnsh);
+            string vh = g.Add("Transpose", P("v_bnsh"), [g.Add("Reshape", P("v_split"), [v, kvShape])], OnnxDomains.Onnx, bnsh);
+            string presentK = g.AddNode("Concat", P("k_cache"), [OnnxNames.PastKey(layer), kh], [OnnxNames.PresentKey(layer)], OnnxDomains.Onnx, Attr.Int("axis", 2))[0];
+            string presentV = g.AddNode("Concat", P("v_cache"), [OnnxNames.PastValue(layer), vh], [OnnxNames.PresentValue(layer)], OnnxDomains.Onnx, Attr.Int("axis", 2))[0];
+            string keys = presentK, values = presentV;
+            if (c.GroupSize > 1)
+            {
+                // [B, KV, T, D] → [B, KV, G, T, D] → [B, H, T, D]: query head h reads KV head h / G (ggml's broadcast).
+                string axis2 = g.AddInt64(P("group_axis"), [1], 2);
+                string expand = g.AddInt64(P("group_expand"), [5], 1, 1, c.GroupSize, 1, 1);
+                string merged = g.AddInt64(P("group_merge"), [4], 0, c.HeadCount, -1, c.HeadDim);
+                keys = g.Add("Reshape", P("k_groups"), [g.Add("Expand", P("k_expand"), [g.Add("Unsqueeze", P("k_unsqueeze"), [presentK, axis2]), expand]), merged]);
+                values = g.Add("Reshape", P("v_groups"), [g.Add("Expand", P("v_expand"), [g.Add("Unsqueeze", P("v_unsqueeze"), [presentV, axis2]), expand]), merged]);
+            }
+
+            string kt = g.Add("Transpose", P("k_transpose"), [keys], OnnxDomains.Onnx, Attr.Ints("perm", 0, 1, 3, 2));
+            string scale = g.AddInitializer<float>(P("scale"), DataType.Float, [], [1.0f / MathF.Sqrt(c.HeadDim)]);
+            string scores = g.Add("Mul", P("scores_scaled"), [g.Add("MatMul", P("scores"), [qh, kt]), scale]);
+            string masked = g.Add("Add", P("scores_masked"), [scores, _attentionBias]);
+            string probs = g.Add("Softmax", P("softmax"), [masked], OnnxDomains.Onnx, Attr.Int("axis", -1));
+            string context = g.Add("MatMul", P("context"), [probs, values]);
+            string merge = g.AddInt64(P("merge_shape"), [3], 0, 0, c.HeadCount * c.HeadDim);
+            return g.Add("Reshape", P("merge"), [g.Add("Transpose", P("context_bsnh"), [context], OnnxDomains.Onnx, bnsh), merge]);
+        }
+
+        private string Rotary(string node, string x, int heads) =>
+            g.Add("RotaryEmbedding", node, [x, _positionIds, _cos, _sin], OnnxDomains.Microsoft,
+                Attr.Int("interleaved", c.RopeStyle == RopeStyle.Normal ? 1 : 0),
+                Attr.Int("num_heads", heads),
+                Attr.Int("rotary_embedding_dim", c.RopeDimensionCount));
+
+        private string Projection(string node, string weightName, string biasName, string x, int width)
+        {
+            string y = Linear(node, gguf.GetTensor(weightName), x, c.EmbeddingLength, width);
+            if (!c.HasQkvBias)
+            {
+                return y;
+            }
+
+            string bias = weights.Vector(gguf.GetTensor(biasName), OnnxNames.Initializer(node, "bias"), "Add", width);
+            return g.Add("Add", node + "/add_bias", [y, bias]);
+        }
+
+        private string Mlp(int layer, string x)
+        {
+            string gate = Linear(OnnxNames.Layer(layer, "mlp/gate_proj"), gguf.GetTensor(GgufTensorNames.FfnGate(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+            string up = Linear(OnnxNames.Layer(layer, "mlp/up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+            string sigmoid = g.Add("Sigmoid", OnnxNames.Layer(layer, "mlp/act/sigmoid"), [gate]);
+            string silu = g.Add("Mul", OnnxNames.Layer(layer, "mlp/act/silu"), [gate, sigmoid]);
+            string gated = g.Add("Mul", OnnxNames.Layer(layer, "mlp/gated"), [silu, up]);
+            return Linear(OnnxNames.Layer(layer, "mlp/down_proj"), gguf.GetTensor(GgufTensorNames.FfnDown(layer)), gated, c.FeedForwardLength, c.EmbeddingLength);
+        }
+
+        // The input as llama.cpp would round it for this weight type; shared by projections that read the same input.
+        private string RoundedActivation(string node, string x, GgmlType weightType, int k)
+        {
+            var format = LlamaCppActivations.FormatFor(weightType);
+            if (format == ActivationFormat.Float32)
+            {
+                return x;
+            }
+
+            if (!_roundedActivations.TryGetValue((x, format), out string? rounded))
+            {
+                rounded = LlamaCppActivations.Apply(g, node + "/llamacpp_" + format.ToString().ToLowerInvariant(), x, format, k);
+                _roundedActivations[(x, format)] = rounded;
+            }
+
+            return rounded;
+        }
+
+        // y = x · W for a GGUF weight of ne = (k, n); the op depends on how the weight is stored.
+        private string Linear(string node, GgufTensorInfo tensor, string x, int k, int n, string? output = null)
+        {
+            var w = weights.Linear(tensor, node, k, n);
+            string[] outputs = [output ?? OnnxNames.Output(node)];
+            if (emulateActivations)
+            {
+                x = RoundedActivation(node, x, tensor.Type, k);
+            }
+
+            switch (w.Encoding)
+            {
+                case LinearEncoding.NBits:
+                    g.AddNode("MatMulNBits", node, [x, w.Weight, w.Scales!], outputs, OnnxDomains.Microsoft,
+                        Attr.Int("K", k), Attr.Int("N", n), Attr.Int("bits", w.Bits), Attr.Int("block_size", MatMulNBitsPacking.BlockSize),
+                        Attr.Int("accuracy_level", accuracyLevel));
+                    break;
+                case LinearEncoding.Float16:
+                    string cast = g.Add("Cast", node + "/cast_weight", [w.Weight], OnnxDomains.Onnx, Attr.Int("to", (long)DataType.Float));
+                    g.AddNode("MatMul", node, [x, cast], outputs);
+                    break;
+                default:
+                    g.AddNode("MatMul", node, [x, w.Weight], outputs);
+                    break;
+            }
+
+            return outputs[0];
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gguf2Qnn.Architectures;
+using Gguf2Qnn.Gguf;
+using Gguf2Qnn.Onnx;
+
+namespace Gguf2Qnn.Targets;
+
+/// <summary>
+/// Writes <c>genai_config.json</c> in ONNX Runtime GenAI's format (its config.h: <c>model</c> with token ids,
+/// context_length, vocab_size, type and <c>decoder</c>; <c>search</c> with the default generation settings).
+/// </summary>
+public static class GenAiConfig
+{
+    /// <summary>The file name ONNX Runtime GenAI looks for.</summary>
+    public const string FileName = "genai_config.json";
+
+    /// <summary>
+    /// Builds the JSON. Token ids come from <c>tokenizer.ggml.*</c>: eos_token_id is the EOS id followed by the EOT
+    /// and EOM ids when present (an array when there is more than one); pad_token_id is the padding id, else the
+    /// first EOS id; bos_token_id is omitted when the file has none.
+    /// </summary>
+    public static JsonObject Build(GgufFile gguf, ModelConfig config, string modelFileName, int contextLength)
+    {
+        ArgumentNullException.ThrowIfNull(gguf);
+        ArgumentNullException.ThrowIfNull(config);
+        var family = ArchitectureFamily.ForArchitecture(config.Architecture);
+
+        var eos = new List<long>();
+        foreach (string key in new[] { GgufKeys.EosTokenId, GgufKeys.EotTokenId, GgufKeys.EomTokenId })
+        {
+            if (gguf.TryGetInt64(key, out long id) && !eos.Contains(id))
+            {
+                eos.Add(id);
+            }
+        }
+
+        var model = new JsonObject();
+        if (gguf.TryGetInt64(GgufKeys.BosTokenId, out long bos))
+        {
+            model["bos_token_id"] = bos;
+        }
+
+        model["context_length"] = contextLength;
+        model["decoder"] = new JsonObject
+        {
+            ["session_options"] = new JsonObject { ["log_id"] = "onnxruntime-genai", ["provider_options"] = new JsonArray() },
+            ["filename"] = modelFileName,
+            ["head_size"] = config.HeadDim,
+            ["hidden_size"] = config.EmbeddingLength,
+            ["inputs"] = new JsonObject
+            {
+                ["input_ids"] = OnnxNames.InputIds,
+                ["attention_mask"] = OnnxNames.AttentionMask,
+                ["past_key_names"] = OnnxNames.PastKeyPattern,
+                ["past_value_names"] = OnnxNames.PastValuePattern,
+            },
+            ["outputs"] = new JsonObject
+            {
+                ["logits"] = OnnxNames.Logits,
+                ["present_key_names"] = OnnxNames.PresentKeyPattern,
+                ["present_value_names"] = OnnxNames.PresentValuePattern,
+            },
+            ["num_attention_heads"] = config.HeadCount,
+            ["num_hidden_layers"] = config.BlockCount,
+            ["num_key_value_heads"] = config.HeadCountKv,
+        };
+        model["eos_token_id"] = eos.Count switch
+        {
+            0 => null,
+            1 => eos[0],
+            _ => new JsonArray(eos.Select(e => (JsonNode)e).ToArray()),
+        };
+        model["pad_token_id"] = gguf.TryGetInt64(GgufKeys.PaddingTokenId, out long pad) ? pad : (eos.Count > 0 ? eos[0] : 0);
+        model["type"] = family.GenAiModelType;
+        model["vocab_size"] = config.VocabSize;
+
+        return new JsonObject
+        {
+            ["model"] = model,
+            ["search"] = new JsonObject
+            {
+                ["diversity_penalty"] = 0.0,
+                ["do_sample"] = false,
+                ["early_stopping"] = true,
+                ["length_penalty"] = 1.0,
+                ["max_length"] = contextLength,
+                ["min_length"] = 0,
+                ["no_repeat_ngram_size"] = 0,
+                ["num_beams"] = 1,
+                ["num_return_sequences"] = 1,
+                ["past_present_share_buffer"] = false,
+                ["repetition_penalty"] = 1.0,
+                ["temperature"] = 1.0,
+                ["top_k"] = 1,
+                ["top_p"] = 1.0,
+            },
+        };
+    }
+
+    /// <summary>Writes the JSON (indented, UTF-8) to <paramref name="directory"/>/genai_config.json.</summary>
+    public static string Write(string directory, JsonObject config)
+    {
+        string path = Path.Combine(directory, FileName);
+        File.WriteAllText(path, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return path;
+    }
+}

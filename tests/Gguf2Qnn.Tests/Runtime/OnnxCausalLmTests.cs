@@ -1,0 +1,227 @@
+using Gguf2Qnn.Conversion;
+using Gguf2Qnn.Gguf;
+using Gguf2Qnn.Runtime;
+using Gguf2Qnn.Tests.TestModels;
+using Xunit;
+
+namespace Gguf2Qnn.Tests.Runtime;
+
+/// <summary>stories260K converted once for the class.</summary>
+public sealed class Stories260KArtifacts : IDisposable
+{
+    public Stories260KArtifacts()
+    {
+        Directory = Path.Combine(TestPaths.NewTempDir("stories"), "onnx");
+        OnnxConverter.Convert(new ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = Directory });
+        Model = OnnxCausalLm.Open(Directory, new RuntimeOptions { IntraOpThreads = 1 });
+    }
+
+    public string Directory { get; }
+
+    public OnnxCausalLm Model { get; }
+
+    public void Dispose() => Model.Dispose();
+}
+
+[Trait("Category", "Runtime")]
+public class OnnxCausalLmTests(Stories260KArtifacts artifacts) : IClassFixture<Stories260KArtifacts>
+{
+    // "Once upon a time, there was a little girl named Lily. She loved to play outside in the park." tokenized by
+    // llama.cpp (LLamaSharp 0.30.0) with BOS.
+    private static readonly int[] Prompt =
+        [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426];
+
+    // llama.cpp's greedy continuation of Prompt (LLamaSharp 0.30.0, F32 KV cache, flash attention off), 40 tokens.
+    private static readonly int[] LlamaCppGreedy =
+        [385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312,
+         432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439, 419, 357, 336, 432, 313, 438];
+
+    private OnnxCausalLm Model => artifacts.Model;
+
+    [Fact]
+    public void ShapesComeFromTheGraph()
+    {
+        Assert.Equal(5, Model.LayerCount);
+        Assert.Equal(4, Model.KvHeadCount);
+        Assert.Equal(8, Model.HeadSize);
+        Assert.Equal(512, Model.VocabSize);
+        Assert.Equal(2048, Model.ContextLength);
+    }
+
+    [Fact]
+    public void PrefillGivesFiniteLogitsForEveryPosition()
+    {
+        var logits = Model.EvaluateLogits(Prompt);
+        Assert.Equal(Prompt.Length, logits.Length);
+        Assert.All(logits, row =>
+        {
+            Assert.Equal(512, row.Length);
+            Assert.All(row, v => Assert.True(float.IsFinite(v)));
+        });
+    }
+
+    [Fact]
+    public void DecodeStepsThroughTheCacheMatchASinglePrefill()
+    {
+        var single = Model.EvaluateLogits(Prompt);
+        var stepwise = Model.EvaluateLogits(Prompt, 5);
+        for (int i = 0; i < Prompt.Length; i++)
+        {
+            for (int v = 0; v < single[i].Length; v++)
+            {
+                Assert.Equal(single[i][v], stepwise[i][v], 1e-4f);
+            }
+        }
+    }
+
+    [Fact]
+    public void GreedyGenerationMatchesLlamaCpp()
+    {
+        var first = Model.Generate(Prompt, new GenerationOptions { Greedy = true, MaxNewTokens = 40 }).ToArray();
+        var second = Model.Generate(Prompt, new GenerationOptions { Greedy = true, MaxNewTokens = 40 }).ToArray();
+        Assert.Equal(LlamaCppGreedy, first);
+        Assert.Equal(first, second);
+    }
+
+    [Fact]
+    public void SeededSamplingIsReproducibleAndStopsWhereAsked()
+    {
+        var options = new GenerationOptions { Temperature = 0.9f, TopK = 40, TopP = 0.95f, Seed = 7, MaxNewTokens = 12 };
+        var a = Model.Generate(Prompt, options).ToArray();
+        var b = Model.Generate(Prompt, options).ToArray();
+        Assert.Equal(12, a.Length);
+        Assert.Equal(a, b);
+
+        var stopped = Model.Generate(Prompt, options with { StopTokens = [a[3]] }).ToArray();
+        Assert.Equal(a[..3], stopped[..Math.Min(3, stopped.Length)]);
+        Assert.DoesNotContain(a[3], stopped);
+        Assert.Empty(Model.Generate(Prompt, options with { MaxNewTokens = 0 }));
+    }
+
+    [Fact]
+    public void TokensBeyondTheContextOrVocabularyAreRejected()
+    {
+        string dir = Path.Combine(TestPaths.NewTempDir("short"), "onnx");
+        OnnxConverter.Convert(new ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = dir, ContextLength = 8 });
+        using var model = OnnxCausalLm.Open(dir);
+        Assert.Equal(8, model.ContextLength);
+        Assert.Throws<ArgumentException>(() => model.EvaluateLogits(Prompt[..9]));
+        Assert.Equal(8, model.EvaluateLogits(Prompt[..8]).Length);
+        Assert.Equal(4, model.Generate(Prompt[..5], new GenerationOptions { Greedy = true, MaxNewTokens = 10 }).Count());
+        Assert.Throws<ArgumentException>(() => Model.EvaluateLogits([1, 512]));
+    }
+}
+
+[Trait("Category", "Runtime")]
+public class AttentionPathTests
+{
+    [Fact]
+    public void ExplicitAttentionMatchesGroupQueryAttention()
+    {
+        // stories260K (head size 8): GroupQueryAttention with RotaryEmbedding in front, versus the explicit subgraph.
+        string dir = TestPaths.NewTempDir("attention");
+        OnnxConverter.Convert(new ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = Path.Combine(dir, "gqa") });
+        OnnxConverter.Convert(new ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = Path.Combine(dir, "explicit"), ForceExplicitAttention = true });
+        int[] tokens = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426];
+        using var gqa = OnnxCausalLm.Open(Path.Combine(dir, "gqa"));
+        using var explicitModel = OnnxCausalLm.Open(Path.Combine(dir, "explicit"));
+        var a = gqa.EvaluateLogits(tokens);
+        var b = explicitModel.EvaluateLogits(tokens, 4);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            for (int v = 0; v < a[i].Length; v++)
+            {
+                Assert.Equal(a[i][v], b[i][v], 1e-4f);
+            }
+        }
+    }
+
+    [Fact]
+    public void HeadSizeFourFallsBackToExplicitAttention()
+    {
+        // llama-2-tiny-random: 2 heads of 4 (below GroupQueryAttention's multiple of 8), F16 weights, 32000 vocab.
+        string dir = Path.Combine(TestPaths.NewTempDir("tiny-random"), "onnx");
+        OnnxConverter.Convert(new ConvertOptions { GgufPath = TestPaths.LlamaTinyRandom, OutputDirectory = dir });
+        using var model = OnnxCausalLm.Open(dir);
+        Assert.Equal(32000, model.VocabSize);
+        Assert.Equal(4, model.HeadSize);
+        var logits = model.EvaluateLogits([1, 450, 4996, 17354, 1701]);
+        Assert.All(logits, row => Assert.All(row, v => Assert.True(float.IsFinite(v))));
+        var options = new GenerationOptions { Greedy = true, MaxNewTokens = 6 };
+        Assert.Equal(model.Generate([1, 450], options).ToArray(), model.Generate([1, 450], options).ToArray());
+    }
+
+    [Fact]
+    public void LlamaWithHeadSize16UsesGroupQueryAttentionRotary()
+    {
+        string dir = TestPaths.NewTempDir("tiny-llama");
+        string gguf = Path.Combine(dir, "llama.gguf");
+        TinyDecoder.Write(gguf, arch: "llama");
+        var result = OnnxConverter.Convert(new ConvertOptions { GgufPath = gguf, OutputDirectory = Path.Combine(dir, "onnx") });
+        Assert.False(result.Config.TiedEmbeddings);
+        Assert.Contains(result.Tensors, t => t.Name == GgufTensorNames.Output);
+        var graph = Gguf2Qnn.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(result.ModelPath)).Graph;
+        Assert.DoesNotContain(graph.Node, n => n.OpType == "RotaryEmbedding");
+        var gqa = graph.Node.Where(n => n.OpType == "GroupQueryAttention").ToList();
+        Assert.Equal(TinyDecoder.Layers, gqa.Count);
+        Assert.All(gqa, n => Assert.Equal(1, n.Attribute.Single(a => a.Name == "rotary_interleaved").I));
+        using var model = OnnxCausalLm.Open(Path.Combine(dir, "onnx"));
+        int[] tokens = Enumerable.Range(0, 20).Select(i => ((i * 53) + 7) % TinyDecoder.VocabSize).ToArray();
+        var single = model.EvaluateLogits(tokens);
+        var stepwise = model.EvaluateLogits(tokens, 2);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            for (int v = 0; v < single[i].Length; v++)
+            {
+                Assert.Equal(single[i][v], stepwise[i][v], 1e-4f);
+            }
+        }
+    }
+}
+
+[Trait("Category", "Runtime")]
+public class Qwen2RuntimeTests
+{
+    [Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q8_0)]
+    public void QuantizedWeightsRunAsMatMulNBitsAndMatchTheirFloatTwin(GgmlType type)
+    {
+        string dir = TestPaths.NewTempDir("qwen2");
+        string quantized = Path.Combine(dir, "q.gguf");
+        string twin = Path.Combine(dir, "twin.gguf");
+        TinyDecoder.Write(quantized, type);
+        TinyDecoder.Write(twin, type, asF32Twin: true);
+
+        var q = OnnxConverter.Convert(new ConvertOptions { GgufPath = quantized, OutputDirectory = Path.Combine(dir, "q") });
+        OnnxConverter.Convert(new ConvertOptions { GgufPath = twin, OutputDirectory = Path.Combine(dir, "twin") });
+        Assert.Equal(15, q.Tensors.Count(t => t.OnnxOp == "MatMulNBits")); // 7 per layer + the tied lm head
+        Assert.All(q.Tensors, t => Assert.True(t.Exact));
+
+        int[] tokens = Enumerable.Range(0, 40).Select(i => ((i * 37) + 11) % TinyDecoder.VocabSize).ToArray();
+        using var a = OnnxCausalLm.Open(Path.Combine(dir, "q"));
+        using var b = OnnxCausalLm.Open(Path.Combine(dir, "twin"));
+        var la = a.EvaluateLogits(tokens);
+        var lb = b.EvaluateLogits(tokens);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            for (int v = 0; v < la[i].Length; v++)
+            {
+                Assert.Equal(lb[i][v], la[i][v], 1e-4f);
+            }
+        }
+
+        // llama.cpp-style activation rounding: one Q8_0 rounding per distinct projection input, logits stay close.
+        var emulated = OnnxConverter.Convert(new ConvertOptions { GgufPath = quantized, OutputDirectory = Path.Combine(dir, "emulated"), EmulateLlamaCppActivations = true });
+        var graph = Gguf2Qnn.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(emulated.ModelPath)).Graph;
+        Assert.Equal((4 * TinyDecoder.Layers) + 1, graph.Node.Count(n => n.OpType == "Round")); // q/k/v, o, gate/up, down per layer + lm head
+        using var e = OnnxCausalLm.Open(Path.Combine(dir, "emulated"));
+        var le = e.EvaluateLogits(tokens);
+        Assert.All(le, row => Assert.All(row, x => Assert.True(float.IsFinite(x))));
+        Assert.InRange(le.Zip(la, (p, r) => p.Zip(r, (u, w) => Math.Abs(u - w)).Max()).Max(), 1e-7, 1.0);
+
+        var stepwise = a.EvaluateLogits(tokens, 3);
+        Assert.Equal(Sampler.ArgMax(la[^1]), Sampler.ArgMax(stepwise[^1]));
+        Assert.Equal(5, a.Generate(tokens, new GenerationOptions { Greedy = true, MaxNewTokens = 5 }).Count());
+    }
+}
