@@ -1,6 +1,7 @@
-using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Text;
 using Gguf2Qnn.Gguf;
+using Gguf2Qnn.Reference;
 using Gguf2Qnn.Tokenization;
 using LLama;
 using LLama.Common;
@@ -9,29 +10,19 @@ using LLama.Native;
 namespace Gguf2Qnn.Tests.Tokenization;
 
 /// <summary>
-/// llama.cpp's own tokenizer (the native build shipped with LLamaSharp 0.30.0), loaded from a GGUF with
-/// <c>vocab_only</c>: the oracle for the differential tests. <c>llama_detokenize</c> is internal in LLamaSharp and
-/// is reached by reflection.
+/// llama.cpp's own tokenizer (the native build shipped with LLamaSharp 0.30.0, loaded through
+/// <see cref="LlamaCppBackend"/>), from a GGUF opened with <c>vocab_only</c> (the vocabulary GGUFs have no
+/// weights, which <see cref="LlamaCppModel"/> needs): the oracle for the differential tests.
 /// </summary>
-internal sealed class LlamaCppVocab : IDisposable
+internal sealed unsafe class LlamaCppVocab : IDisposable
 {
-    private static readonly MethodInfo DetokenizeMethod =
-        typeof(NativeApi).GetMethod("llama_detokenize", BindingFlags.NonPublic | BindingFlags.Static)
-        ?? throw new MissingMethodException("LLama.Native.NativeApi.llama_detokenize");
-
-    private static readonly PropertyInfo VocabNative =
-        typeof(SafeLlamaModelHandle.Vocabulary).GetProperty("VocabNative", BindingFlags.NonPublic | BindingFlags.Instance)
-        ?? throw new MissingMemberException("SafeLlamaModelHandle.Vocabulary.VocabNative");
+    private static readonly Lazy<Exports> Native = new(LoadExports);
 
     private readonly LLamaWeights _weights;
 
-    static LlamaCppVocab()
-    {
-        NativeLibraryConfig.All.WithLogCallback((_, _) => { });
-    }
-
     public LlamaCppVocab(string ggufPath)
     {
+        LlamaCppBackend.EnsureLoaded(); // quiet native log, same library as the Reference project
         _weights = LLamaWeights.LoadFromFile(new ModelParams(ggufPath) { VocabOnly = true });
     }
 
@@ -44,26 +35,47 @@ internal sealed class LlamaCppVocab : IDisposable
         Array.ConvertAll(_weights.NativeHandle.Tokenize(text, addSpecial, parseSpecial, Encoding.UTF8), t => (int)t);
 
     /// <summary><c>llama_detokenize(ids, remove_special: false, unparse_special)</c>, read as UTF-8.</summary>
-    public unsafe string Detokenize(int[] ids, bool unparseSpecial)
+    public string Detokenize(int[] ids, bool unparseSpecial)
     {
-        object vocab = VocabNative.GetValue(Vocab)!;
-        var tokenPointerType = DetokenizeMethod.GetParameters()[1].ParameterType;
-        var buffer = new byte[4096 + ids.Length * 64];
-        fixed (int* tokens = ids)
-        fixed (byte* text = buffer)
+        var exports = Native.Value;
+        IntPtr vocab = exports.ModelGetVocab(_weights.NativeHandle.DangerousGetHandle());
+        var buffer = new byte[256 + ids.Length * 64];
+        while (true)
         {
-            int n = (int)DetokenizeMethod.Invoke(null,
-                [vocab, Pointer.Box(tokens, tokenPointerType), ids.Length, Pointer.Box(text, typeof(byte*)), buffer.Length, false, unparseSpecial])!;
-            if (n < 0)
+            int n;
+            fixed (int* tokens = ids)
+            fixed (byte* text = buffer)
             {
-                throw new InvalidOperationException("detokenize buffer too small");
+                n = exports.Detokenize(vocab, tokens, ids.Length, text, buffer.Length, 0, unparseSpecial ? (byte)1 : (byte)0);
             }
 
-            return Encoding.UTF8.GetString(buffer, 0, n);
+            if (n >= 0)
+            {
+                return Encoding.UTF8.GetString(buffer, 0, n);
+            }
+
+            buffer = new byte[-n];
         }
     }
 
     public void Dispose() => _weights.Dispose();
+
+    private static Exports LoadExports()
+    {
+        LlamaCppBackend.EnsureLoaded();
+        string file = OperatingSystem.IsWindows() ? "llama.dll" : OperatingSystem.IsMacOS() ? "libllama.dylib" : "libllama.so";
+        IntPtr lib = NativeLibrary.Load(Path.Combine(LlamaCppBackend.LibraryDirectory, file)); // the module already mapped
+        return new Exports(NativeLibrary.GetExport(lib, "llama_model_get_vocab"), NativeLibrary.GetExport(lib, "llama_detokenize"));
+    }
+
+    /// <summary>libllama functions: <c>llama_model_get_vocab(model)</c>, <c>llama_detokenize(vocab, tokens, n, text, max, remove_special, unparse_special)</c>.</summary>
+    private sealed record Exports(IntPtr ModelGetVocabFn, IntPtr DetokenizeFn)
+    {
+        public IntPtr ModelGetVocab(IntPtr model) => ((delegate* unmanaged[Cdecl]<IntPtr, IntPtr>)ModelGetVocabFn)(model);
+
+        public int Detokenize(IntPtr vocab, int* tokens, int count, byte* text, int max, byte removeSpecial, byte unparseSpecial) =>
+            ((delegate* unmanaged[Cdecl]<IntPtr, int*, int, byte*, int, byte, byte, int>)DetokenizeFn)(vocab, tokens, count, text, max, removeSpecial, unparseSpecial);
+    }
 
     /// <summary>
     /// Writes <paramref name="vocab"/> as a weightless GGUF that llama.cpp loads with <c>vocab_only</c> (architecture
