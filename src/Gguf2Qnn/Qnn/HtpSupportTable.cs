@@ -9,6 +9,9 @@ namespace Gguf2Qnn.Qnn;
 /// </summary>
 public sealed class HtpSupportTable
 {
+    // Declared before Default: static initializers run in text order.
+    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
     private readonly Dictionary<(string Domain, string Op), HtpOpEntry> _ops;
 
     private HtpSupportTable(HtpSupportFile file)
@@ -49,8 +52,6 @@ public sealed class HtpSupportTable
             throw new InvalidDataException("The HTP support table does not parse: " + ex.Message, ex);
         }
     }
-
-    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private static HtpSupportTable Load()
     {

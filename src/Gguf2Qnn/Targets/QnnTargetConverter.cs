@@ -44,6 +44,7 @@ internal static class QnnTargetConverter
                 var prompt = new GraphBuilder(string.Create(CultureInfo.InvariantCulture, $"{config.Architecture}-part{k}-ar{n}"), data);
                 var writer = new WeightWriter(gguf, prompt, options.Weights)
                 {
+                    PackQ8_0 = false,
                     TensorWritten = m => progress?.Report(new ConversionProgress("weights", Math.Min(++done, tensorCount), tensorCount, m.Name)),
                 };
                 var shared = new QnnSharedWeights(writer);

@@ -198,7 +198,8 @@ public static class QnnPartPlanner
         throw new NotSupportedException($"No split keeps every part under {maxBytes:N0} weight bytes (one layer plus the embedding or head is already larger).");
     }
 
-    /// <summary>Bytes a linear weight takes in the form <see cref="WeightWriter"/> writes it.</summary>
+    /// <summary>Bytes a linear weight takes in the form <see cref="WeightWriter"/> writes it for the qnn target
+    /// (Q4_0 as MatMulNBits; Q8_0 dequantized, as the EP lowers MatMulNBits on HTP for 2/4 bits only).</summary>
     public static long LinearBytes(GgufTensorInfo tensor, WeightFormat format)
     {
         ArgumentNullException.ThrowIfNull(tensor);
@@ -206,7 +207,6 @@ public static class QnnPartPlanner
         return (format, tensor.Type) switch
         {
             (WeightFormat.Keep, GgmlType.Q4_0) => blocks * (16 + 4),
-            (WeightFormat.Keep, GgmlType.Q8_0) => blocks * (32 + 4),
             (WeightFormat.F16, _) => tensor.ElementCount * 2,
             _ => tensor.ElementCount * 4,
         };
