@@ -101,7 +101,8 @@ public sealed record ConvertOptions
 
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">An empty path.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A context length below 1 or an accuracy level outside 0..4.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A context length below 1, an accuracy level outside 0..4, or (qnn
+    /// target) a prefill length outside [1, context) or a part count below 1.</exception>
     /// <exception cref="FileNotFoundException">The GGUF file does not exist.</exception>
     public void Validate()
     {
@@ -117,7 +118,7 @@ public sealed record ConvertOptions
             throw new ArgumentOutOfRangeException(nameof(ContextLength), ContextLength, "The context length must be at least 1.");
         }
 
-        if (PrefillLength < 1 || (ContextLength is { } c && PrefillLength >= c))
+        if (Target == ConversionTarget.Qnn && (PrefillLength < 1 || (ContextLength is { } c && PrefillLength >= c)))
         {
             throw new ArgumentOutOfRangeException(nameof(PrefillLength), PrefillLength, "The prefill length must be at least 1 and below the context length.");
         }
