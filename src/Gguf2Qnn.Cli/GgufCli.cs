@@ -26,6 +26,7 @@ public static class GgufCli
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
         root.Subcommands.Add(RunCommand.Create(io));
+        root.Subcommands.Add(VerifyCommand.Create(io));
         root.SetAction(_ => RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
 
         var parse = root.Parse(args);
@@ -56,6 +57,7 @@ public static class GgufCli
     {
         FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException => BadInput,
         CliException c => c.ExitCode,
+        Reference.LlamaCppException => WorkFailed,
         Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException or InvalidOperationException => WorkFailed,
         _ => null,
     };
