@@ -28,6 +28,7 @@ public static class GgufCli
         root.Subcommands.Add(RunCommand.Create(io));
         root.Subcommands.Add(VerifyCommand.Create(io));
         root.Subcommands.Add(BenchCommand.Create(io));
+        root.Subcommands.Add(MakeWorkloadCommand.Create(io));
         root.SetAction(_ => RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
 
         var parse = root.Parse(args);
