@@ -26,6 +26,9 @@ public static class GgufCli
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
         root.Subcommands.Add(RunCommand.Create(io));
+        root.Subcommands.Add(VerifyCommand.Create(io));
+        root.Subcommands.Add(BenchCommand.Create(io));
+        root.Subcommands.Add(MakeWorkloadCommand.Create(io));
         root.Subcommands.Add(CheckQnnCommand.Create(io));
         root.Subcommands.Add(CompileCommand.Create(io));
         root.SetAction(_ => RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
@@ -58,6 +61,7 @@ public static class GgufCli
     {
         FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException => BadInput,
         CliException c => c.ExitCode,
+        Reference.LlamaCppException => WorkFailed,
         Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException or InvalidOperationException => WorkFailed,
         _ => null,
     };
