@@ -42,11 +42,16 @@ public sealed record HuggingFaceTokenizerConfigOptions
 /// <c>clean_up_tokenization_spaces</c> (llama.cpp's <c>clean_spaces</c>), <c>model_max_length</c> and
 /// <c>tokenizer_class: PreTrainedTokenizerFast</c> (so transformers takes tokenizer.json as written).</item>
 /// </list>
-/// Where Hugging Face tokenizers cannot say what llama.cpp does, the files follow Hugging Face's conventions:
-/// special tokens are always matched in text (llama.cpp: only with parse_special); added tokens are matched
-/// leftmost-longest (llama.cpp: longest token first over the whole text); SentencePiece merges of different tokens
-/// with equal scores are ordered by rank (llama.cpp: leftmost pair first); unused and undefined tokens decode to
-/// their text (llama.cpp: to nothing).
+/// Where Hugging Face tokenizers cannot say what llama.cpp does, the files follow Hugging Face's conventions, and
+/// the results differ (tests/…/HuggingFaceExportTests counts them on random texts): special tokens are always matched
+/// in text (llama.cpp: only with parse_special); <c>lstrip</c>/<c>rstrip</c> also strip non-ASCII whitespace
+/// (llama.cpp: C <c>isspace</c> only); a user-defined token spelled in the byte-level alphabet (deepseek's "ü")
+/// decodes as the bytes it stands for; a SentencePiece decode that starts with a skipped special token loses the
+/// next token's leading space (llama.cpp spends the removal on the special token); Oniguruma's Unicode tables are
+/// newer than llama.cpp's 15.1. Not seen in the tests but possible by construction: added tokens are matched
+/// leftmost-longest (llama.cpp: longest token first over the whole text), and SentencePiece merges of different
+/// tokens with equal scores are ordered by rank (llama.cpp: leftmost pair first); unused and undefined tokens
+/// decode to their text (llama.cpp: to nothing).
 /// </summary>
 public static class HuggingFaceExport
 {

@@ -11,9 +11,9 @@ namespace Gguf2Qnn.Tokenization.PreTokenization;
 /// <para>
 /// The patterns are llama.cpp's (<c>llm_tokenizer_bpe</c>) with two rewrites: <c>\s+$</c> becomes <c>\s+\z</c>
 /// (in Oniguruma <c>$</c> also matches before a newline; llama.cpp's ECMAScript <c>$</c> is the end of the piece), and
-/// the deepseek-llm/deepseek-coder literal classes are written as <c>\x{…}</c> ranges. Oniguruma applies Unicode
-/// categories to the real code points while llama.cpp uses its Unicode 15.1 tables; the two agree except on code
-/// points whose category changed between the versions.
+/// the deepseek-llm/deepseek-coder literal classes are written as <c>\x{…}</c> ranges without their whitespace
+/// members. Oniguruma applies Unicode categories to the real code points while llama.cpp uses its Unicode 15.1
+/// tables; the two agree except on code points whose category changed between the versions.
 /// </para>
 /// </summary>
 internal static class HuggingFaceSplitPatterns
@@ -52,16 +52,34 @@ internal static class HuggingFaceSplitPatterns
         _ => throw new NotSupportedException($"No Hugging Face pre-tokenizer for the llama.cpp family '{family}'."),
     };
 
-    /// <summary>An Oniguruma character class of inclusive code point ranges.</summary>
+    /// <summary>
+    /// An Oniguruma character class of inclusive code point ranges, less the White_Space code points: llama.cpp
+    /// matches these classes against its "wide" text, where every non-ASCII whitespace code point has become U+000B,
+    /// so a member such as U+3000 (inside 　-。 and ࠀ-一) never matches there.
+    /// </summary>
     private static string Class((int First, int Last)[] ranges)
     {
         var sb = new StringBuilder("[");
         foreach (var (first, last) in ranges)
         {
-            sb.Append(Escape(first));
-            if (last != first)
+            int start = first;
+            for (int cp = first; cp <= last + 1; cp++)
             {
-                sb.Append('-').Append(Escape(last));
+                if (cp <= last && !CodepointFlags.IsWhitespaceCodepoint(cp))
+                {
+                    continue;
+                }
+
+                if (cp > start)
+                {
+                    sb.Append(Escape(start));
+                    if (cp - 1 != start)
+                    {
+                        sb.Append('-').Append(Escape(cp - 1));
+                    }
+                }
+
+                start = cp + 1;
             }
         }
 
