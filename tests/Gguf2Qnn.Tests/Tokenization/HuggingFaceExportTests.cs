@@ -31,6 +31,30 @@ public class HuggingFaceExportTests(ITestOutputHelper output)
         HuggingFaceCrossCheck.Run(TestTokenizers.ForVocab(name), name, output);
 }
 
+/// <summary>
+/// Each pre-tokenizer family on the GPT-2 vocabulary re-labelled with it (no vocab GGUF here uses llama3, starcoder
+/// or default): Hugging Face against ours (equal to llama.cpp, LlamaCppPreTokenizerDifferentialTests) on the gpt-2
+/// vector texts and random texts.
+/// </summary>
+[Trait("Category", "Tokenization")]
+public class HuggingFaceExportPreTokenizerTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData("default")]
+    [InlineData("starcoder")]
+    [InlineData("llama-bpe")] // llama3 regex, ignore_merges, add_bos
+    [InlineData("dbrx")]      // llama3 regex without ignore_merges
+    [InlineData("qwen2")]
+    [InlineData("falcon")]
+    [InlineData("deepseek-llm")]
+    [InlineData("deepseek-coder")]
+    public void TokenizersDotNetAgreesWithOurs(string pre)
+    {
+        var ours = GgufTokenizer.Create(TestTokenizers.ForVocab("gpt-2").Vocab with { Pre = pre });
+        HuggingFaceCrossCheck.Run(ours, "gpt-2", output, vectorsAreOurs: true);
+    }
+}
+
 /// <summary>The same for the Qwen2 vocabulary built from qwen3-hf/tokenizer.json.</summary>
 [Trait("Category", "Tokenization")]
 [Collection(QwenTokenizerCollection.Name)]
@@ -42,8 +66,13 @@ public class HuggingFaceExportQwenTests(QwenTokenizerFixture fixture, ITestOutpu
 
 internal static class HuggingFaceCrossCheck
 {
-    public static void Run(GgufTokenizer ours, string vectors, ITestOutputHelper output)
+    /// <param name="ours">The tokenizer to export.</param>
+    /// <param name="vectors">The vocab vectors whose texts are used.</param>
+    /// <param name="output">Test output.</param>
+    /// <param name="vectorsAreOurs">The .out ids belong to another pre-tokenizer: take ours (llama.cpp's) instead.</param>
+    public static void Run(GgufTokenizer ours, string vectors, ITestOutputHelper output, bool vectorsAreOurs = false)
     {
+        string label = vectorsAreOurs ? $"{vectors} vocab, pre {ours.Vocab.Pre}" : vectors;
         string dir = TestPaths.NewTempDir("hf-" + vectors);
         try
         {
@@ -52,9 +81,10 @@ internal static class HuggingFaceCrossCheck
 
             int encodeOk = 0, decodeOk = 0, total = 0;
             var failures = new StringBuilder();
-            foreach (var (text, expected) in VocabVectors.Load(vectors))
+            foreach (var (text, outIds) in VocabVectors.Load(vectors))
             {
                 total++;
+                int[] expected = vectorsAreOurs ? ours.Encode(text, addBos: false) : outIds;
                 int[] withSpecial = WithSpecial(ours, expected);
                 int[] actual = Encode(hf, text);
                 if (actual.AsSpan().SequenceEqual(withSpecial))
@@ -78,9 +108,9 @@ internal static class HuggingFaceCrossCheck
                 }
             }
 
-            output.WriteLine($"{vectors}: vectors encode {encodeOk}/{total}, decode {decodeOk}/{total}");
+            output.WriteLine($"{label}: vectors encode {encodeOk}/{total}, decode {decodeOk}/{total}");
 
-            Assert.True(encodeOk == total && decodeOk == total, $"{vectors}: encode {encodeOk}/{total}, decode {decodeOk}/{total}\n{failures}");
+            Assert.True(encodeOk == total && decodeOk == total, $"{label}: encode {encodeOk}/{total}, decode {decodeOk}/{total}\n{failures}");
 
             // Random texts (the generator of LlamaCppDifferentialTests). Hugging Face always matches special tokens in
             // text, so the reference here is ours with parse_special, which equals llama.cpp's (tested there).
@@ -106,14 +136,14 @@ internal static class HuggingFaceCrossCheck
                 string? decodeReason = decodeSame ? null : KnownDecodeDivergence(ours, ids);
                 if ((!encodeSame && encodeReason is null) || (!decodeSame && decodeReason is null))
                 {
-                    Assert.Fail($"{vectors}: unexplained difference on \"{Escape(text)}\"\n  ours [{string.Join(' ', expected)}] \"{Escape(ourText)}\"\n  hf   [{string.Join(' ', actual)}] \"{Escape(hfText)}\"");
+                    Assert.Fail($"{label}: unexplained difference on \"{Escape(text)}\"\n  ours [{string.Join(' ', expected)}] \"{Escape(ourText)}\"\n  hf   [{string.Join(' ', actual)}] \"{Escape(hfText)}\"");
                 }
 
                 string reason = string.Join(" + ", new[] { encodeReason, decodeReason }.OfType<string>());
                 known[reason] = known.GetValueOrDefault(reason) + 1;
             }
 
-            output.WriteLine($"{vectors}: random texts {randomOk}/{trials} identical; known divergences: "
+            output.WriteLine($"{label}: random texts {randomOk}/{trials} identical; known divergences: "
                 + (known.Count == 0 ? "none" : string.Join("; ", known.Select(k => $"{k.Value} × {k.Key}"))));
         }
         finally
