@@ -26,6 +26,8 @@ public static class GgufCli
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
         root.Subcommands.Add(RunCommand.Create(io));
+        root.Subcommands.Add(TokenizeCommand.CreateTokenize(io));
+        root.Subcommands.Add(TokenizeCommand.CreateDetokenize(io));
         root.SetAction(_ => RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
 
         var parse = root.Parse(args);
