@@ -3,23 +3,29 @@ using Gguf2Qnn.Conversion;
 
 namespace Gguf2Qnn.Cli;
 
-/// <summary><c>gguf2qnn convert MODEL.gguf -o DIR [--target cpu] [--weights keep|f16|f32]</c>.</summary>
+/// <summary><c>gguf2qnn convert MODEL.gguf -o DIR [--target cpu|qnn] [--weights keep|f16|f32] [--context N] [--prefill N]
+/// [--parts auto|N] [--soc NAME] [--allow-cpu-fallback]</c>.</summary>
 internal static class ConvertCommand
 {
     public static Command Create(CliIO io)
     {
         var model = new Argument<string>("MODEL") { Description = "The .gguf file to convert." };
         var output = new Option<string>("--output", "-o") { Description = "Artifact folder to write.", Required = true };
-        var target = new Option<string>("--target") { Description = "cpu (dynamic shapes, ONNX Runtime contrib ops).", DefaultValueFactory = _ => "cpu" };
+        var target = new Option<string>("--target") { Description = "cpu (dynamic shapes, ONNX Runtime contrib ops) or qnn (static AR-N/AR-1 parts for the QNN EP's HTP).", DefaultValueFactory = _ => "cpu" };
         target.AcceptOnlyFromAmong("cpu", "qnn");
         var weights = new Option<string>("--weights") { Description = "keep: re-pack quantized weights where exact (Q4_0, Q8_0 → MatMulNBits); f16/f32: dequantize everything.", DefaultValueFactory = _ => "keep" };
         weights.AcceptOnlyFromAmong("keep", "f16", "f32");
-        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights };
+        var context = new Option<int?>("--context") { Description = "Positions the graphs hold (default: the GGUF's context_length; qnn: fixed context)." };
+        var prefill = new Option<int>("--prefill") { Description = "qnn: prompt-processor window (AR-N).", DefaultValueFactory = _ => 128 };
+        var parts = new Option<string>("--parts") { Description = "qnn: auto (fewest parts with each part's weights under 2 GB) or a count.", DefaultValueFactory = _ => "auto" };
+        var soc = new Option<string?>("--soc") { Description = "qnn: target SoC recorded for compile (8gen3, xelite, 8elite)." };
+        var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "qnn: accept graphs whose HTP op coverage is under 100%." };
+        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, fallback };
         cmd.SetAction(p =>
         {
             if (p.GetValue(target) == "qnn")
             {
-                throw new CliException("--target qnn is not implemented yet; only --target cpu converts today.", GgufCli.WorkFailed);
+                return ConvertQnn(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!), p.GetValue(context), p.GetValue(prefill), p.GetValue(parts)!, p.GetValue(soc), p.GetValue(fallback));
             }
 
             var result = Convert(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!));
@@ -27,6 +33,43 @@ internal static class ConvertCommand
             return GgufCli.Success;
         });
         return cmd;
+    }
+
+    private static int ConvertQnn(CliIO io, string gguf, string outputDir, WeightFormat weights, int? context, int prefill, string parts, string? soc, bool allowFallback)
+    {
+        int? partCount = parts == "auto" ? null
+            : int.TryParse(parts, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n
+            : throw new CliException($"--parts must be 'auto' or a positive count, not '{parts}'.", GgufCli.BadInput);
+        if (soc is not null)
+        {
+            _ = Qnn.QnnSoc.Find(soc);
+        }
+
+        ConversionResult result;
+        try
+        {
+            result = OnnxConverter.Convert(new ConvertOptions
+            {
+                GgufPath = gguf,
+                OutputDirectory = outputDir,
+                Weights = weights,
+                Target = ConversionTarget.Qnn,
+                ContextLength = context,
+                PrefillLength = prefill,
+                PartCount = partCount,
+                Soc = soc,
+                AllowCpuFallback = allowFallback,
+            });
+        }
+        catch (Qnn.HtpCoverageException ex)
+        {
+            ex.Report.Print(io.Err);
+            throw new CliException(ex.Message, GgufCli.WorkFailed);
+        }
+
+        Qnn.HtpCoverage.Check(result.OutputDirectory).Print(io.Err);
+        PrintArtifacts(io, result.OutputDirectory);
+        return GgufCli.Success;
     }
 
     internal static WeightFormat ParseWeights(string s) => s switch

@@ -8,6 +8,12 @@ public enum ConversionTarget
 {
     /// <summary>ONNX Runtime CPU execution provider: dynamic shapes, com.microsoft GroupQueryAttention and MatMulNBits.</summary>
     Cpu,
+
+    /// <summary>
+    /// Qualcomm's LLM layout for the QNN execution provider's HTP backend: static-shape prompt processor (AR-N) and
+    /// token generator (AR-1) graphs per part, fixed context, KV cache as inputs/outputs (see <c>Targets/QnnTarget</c>).
+    /// </summary>
+    Qnn,
 }
 
 /// <summary>How linear weights are stored (<c>convert --weights</c>).</summary>
@@ -68,18 +74,37 @@ public sealed record ConvertOptions
     /// </summary>
     public bool EmulateLlamaCppActivations { get; init; }
 
+    /// <summary>QNN target: tokens per prompt-processor step (AR-N). Default 128.</summary>
+    public int PrefillLength { get; init; } = 128;
+
+    /// <summary>QNN target: number of parts, or null to pick the smallest count that keeps each part's weights under
+    /// <see cref="MaxPartWeightBytes"/>.</summary>
+    public int? PartCount { get; init; }
+
+    /// <summary>QNN target: largest weight bytes per part (the HTP limit, 2 GB by default).</summary>
+    public long MaxPartWeightBytes { get; init; } = 2_000_000_000;
+
+    /// <summary>QNN target: accept an HTP op coverage under 100% (the uncovered nodes would run on the CPU EP).</summary>
+    public bool AllowCpuFallback { get; init; }
+
+    /// <summary>QNN target: the Snapdragon SoC name recorded for compile (8gen3, 8elite, xelite...), or null.</summary>
+    public string? Soc { get; init; }
+
     /// <summary>Tests: build the explicit attention subgraph even where GroupQueryAttention would do.</summary>
     internal bool ForceExplicitAttention { get; init; }
 
     /// <summary>
     /// Extra files written into the staging folder before it is renamed into place. The default writes
-    /// <c>tokenizer.gguf</c> (<see cref="Artifacts.TokenizerArtifact"/>), which <c>gguf2qnn run</c> needs.
+    /// <c>tokenizer.gguf</c> (<see cref="Artifacts.TokenizerArtifact"/>), which <c>gguf2qnn run</c> needs, and
+    /// <c>tokenizer.json</c> + <c>tokenizer_config.json</c> (<see cref="Artifacts.HuggingFaceTokenizerArtifact"/>).
     /// </summary>
-    public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } = [Artifacts.TokenizerArtifact.Instance];
+    public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } =
+        [Artifacts.TokenizerArtifact.Instance, Artifacts.HuggingFaceTokenizerArtifact.Instance];
 
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">An empty path.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A context length below 1 or an accuracy level outside 0..4.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A context length below 1, an accuracy level outside 0..4, or (qnn
+    /// target) a prefill length outside [1, context) or a part count below 1.</exception>
     /// <exception cref="FileNotFoundException">The GGUF file does not exist.</exception>
     public void Validate()
     {
@@ -93,6 +118,16 @@ public sealed record ConvertOptions
         if (ContextLength is < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(ContextLength), ContextLength, "The context length must be at least 1.");
+        }
+
+        if (Target == ConversionTarget.Qnn && (PrefillLength < 1 || (ContextLength is { } c && PrefillLength >= c)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(PrefillLength), PrefillLength, "The prefill length must be at least 1 and below the context length.");
+        }
+
+        if (PartCount is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PartCount), PartCount, "The part count must be at least 1.");
         }
 
         if (AccuracyLevel is < 0 or > 4)

@@ -41,7 +41,9 @@ public static class OnnxConverter
             ConversionResult result;
             using (var gguf = GgufFile.Open(options.GgufPath))
             {
-                result = ConvertInto(gguf, options, staging, output, progress);
+                result = options.Target == ConversionTarget.Qnn
+                    ? QnnTargetConverter.ConvertInto(gguf, options, staging, output, progress)
+                    : ConvertInto(gguf, options, staging, output, progress);
             }
 
             MoveIntoPlace(staging, output);
@@ -100,7 +102,8 @@ public static class OnnxConverter
         return new ConversionResult(output, Path.Combine(output, ModelFileName), config, files, mappings);
     }
 
-    private static void WriteManifest(string path, GgufFile gguf, ModelConfig config, ConvertOptions options, int context, List<string> files, List<TensorMapping> mappings)
+    /// <summary>Writes conversion.json; <paramref name="extra"/>'s properties (target-specific records) are added at the top level.</summary>
+    internal static void WriteManifest(string path, GgufFile gguf, ModelConfig config, ConvertOptions options, int context, List<string> files, List<TensorMapping> mappings, JsonObject? extra = null)
     {
         string sha256;
         using (var stream = new FileStream(gguf.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
@@ -162,6 +165,15 @@ public static class OnnxConverter
             ["files"] = new JsonArray(files.Select(f => (JsonNode)f).ToArray()),
             ["tensors"] = tensors,
         };
+        if (extra is not null)
+        {
+            foreach (var (key, value) in extra.ToArray())
+            {
+                extra.Remove(key);
+                root[key] = value;
+            }
+        }
+
         File.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 

@@ -33,6 +33,10 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
 
     public List<TensorMapping> Mappings { get; } = [];
 
+    /// <summary>Whether <see cref="WeightFormat.Keep"/> re-packs Q8_0 as MatMulNBits bits = 8 (true) or dequantizes it to
+    /// float32 (false: the QNN EP lowers MatMulNBits on HTP for 2/4-bit weights only).</summary>
+    public bool PackQ8_0 { get; init; } = true;
+
     /// <summary>Called after each tensor is written (progress reporting).</summary>
     public Action<TensorMapping>? TensorWritten { get; init; }
 
@@ -44,7 +48,7 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
     public LinearWeight Linear(GgufTensorInfo tensor, string node, int k, int n)
     {
         RequireShape(tensor, k, n);
-        if (format == WeightFormat.Keep && tensor.Type is GgmlType.Q4_0 or GgmlType.Q8_0)
+        if (format == WeightFormat.Keep && (tensor.Type == GgmlType.Q4_0 || (tensor.Type == GgmlType.Q8_0 && PackQ8_0)))
         {
             return NBits(tensor, node, k, n, tensor.Type == GgmlType.Q4_0 ? 4 : 8);
         }

@@ -13,7 +13,7 @@ namespace Gguf2Qnn.Gguf;
 public sealed class GgufWriter
 {
     private readonly List<(string Key, GgufValueType Type, Action<BinaryWriter> Write)> _metadata = [];
-    private readonly List<(string Name, GgmlType Type, long[] Dims, byte[] Data)> _tensors = [];
+    private readonly List<(string Name, GgmlType Type, long[] Dims, byte[]? Data, long Size, Action<Stream>? Produce)> _tensors = [];
     private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
     private uint _alignment = GgufFile.DefaultAlignment;
 
@@ -93,12 +93,36 @@ public sealed class GgufWriter
             throw new ArgumentException($"Tensor '{name}' ({type} {string.Join("x", dims)}) needs {expected} bytes, got {data.Length}.", nameof(data));
         }
 
+        CheckNewName(name);
+        _tensors.Add((name, type, (long[])dims.Clone(), data.ToArray(), expected, null));
+    }
+
+    /// <summary>
+    /// Adds a tensor whose data is produced while the file is written, so that large files never sit in memory:
+    /// <paramref name="produce"/> is called once, in tensor order, and must write exactly
+    /// <see cref="GgmlTypeTraits.RowSize"/>(type, product of dims) bytes to the stream it is given.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad dimensions, or the name is taken.</exception>
+    /// <exception cref="InvalidOperationException">(From <see cref="Write"/>) the producer wrote a different number of bytes.</exception>
+    public void AddTensorStreamed(string name, GgmlType type, long[] dims, Action<Stream> produce)
+    {
+        ArgumentNullException.ThrowIfNull(dims);
+        ArgumentNullException.ThrowIfNull(produce);
+        if (dims.Length is 0 or > GgufFile.MaxDimensions)
+        {
+            throw new ArgumentException($"Tensor '{name}': 1 to {GgufFile.MaxDimensions} dimensions allowed.", nameof(dims));
+        }
+
+        CheckNewName(name);
+        _tensors.Add((name, type, (long[])dims.Clone(), null, GgmlTypeTraits.RowSize(type, dims.Aggregate(1L, (a, d) => checked(a * d))), produce));
+    }
+
+    private void CheckNewName(string name)
+    {
         if (_tensors.Any(t => t.Name == name))
         {
             throw new ArgumentException($"Tensor '{name}' added twice.", nameof(name));
         }
-
-        _tensors.Add((name, type, (long[])dims.Clone(), data.ToArray()));
     }
 
     /// <summary>Adds an F32 tensor.</summary>
@@ -136,7 +160,7 @@ public sealed class GgufWriter
         var offsets = new long[_tensors.Count];
         for (var i = 0; i < _tensors.Count; i++)
         {
-            var (name, type, dims, data) = _tensors[i];
+            var (name, type, dims, _, size, _) = _tensors[i];
             WriteString(w, name);
             w.Write((uint)dims.Length);
             foreach (var d in dims)
@@ -147,7 +171,7 @@ public sealed class GgufWriter
             w.Write((uint)type);
             w.Write((ulong)offset);
             offsets[i] = offset;
-            offset = AlignUp(offset + data.Length, _alignment);
+            offset = AlignUp(offset + size, _alignment);
         }
 
         w.Flush();
@@ -156,7 +180,20 @@ public sealed class GgufWriter
         for (var i = 0; i < _tensors.Count; i++)
         {
             Pad(w, dataStart + offsets[i] - stream.Position);
-            w.Write(_tensors[i].Data);
+            var t = _tensors[i];
+            if (t.Data is not null)
+            {
+                w.Write(t.Data);
+                continue;
+            }
+
+            w.Flush();
+            long before = stream.Position;
+            t.Produce!(stream);
+            if (stream.Position - before != t.Size)
+            {
+                throw new InvalidOperationException($"Tensor '{t.Name}': the producer wrote {stream.Position - before} bytes, {t.Size} expected.");
+            }
         }
     }
 

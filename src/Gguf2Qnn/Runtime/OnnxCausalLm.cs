@@ -180,6 +180,13 @@ public sealed class OnnxCausalLm : IDisposable
         return GenerateCore(prompt, options.MaxNewTokens, sampler, stops);
     }
 
+    /// <summary>
+    /// Starts an empty sequence that is extended step by step (<see cref="DecodeSequence.Append"/>), keeping the KV
+    /// cache between steps: the low-level loop under <see cref="Generate"/>, for callers that choose every token
+    /// themselves (benchmarks, scoring). Dispose it before the model.
+    /// </summary>
+    public DecodeSequence StartSequence() => new(this);
+
     /// <inheritdoc />
     public void Dispose()
     {
@@ -315,6 +322,55 @@ public sealed class OnnxCausalLm : IDisposable
             {
                 throw new ArgumentException($"Token id {t} is outside the vocabulary [0, {VocabSize}).", nameof(tokens));
             }
+        }
+    }
+
+    /// <summary>
+    /// One sequence's KV cache and last logits (see <see cref="StartSequence"/>). Each <see cref="Append"/> runs one
+    /// ONNX Runtime pass over the new tokens with the previous pass's <c>present.*</c> values as <c>past_key_values.*</c>.
+    /// </summary>
+    public sealed class DecodeSequence : IDisposable
+    {
+        private readonly OnnxCausalLm _lm;
+        private readonly OrtValue[] _empty;
+        private IDisposableReadOnlyCollection<OrtValue>? _outputs;
+        private int _rows;
+
+        internal DecodeSequence(OnnxCausalLm lm)
+        {
+            _lm = lm;
+            _empty = lm.EmptyCache();
+        }
+
+        /// <summary>Positions in the cache (tokens appended so far).</summary>
+        public int Length { get; private set; }
+
+        /// <summary>The logits of the last position appended (length <see cref="VocabSize"/>); empty before the first append.</summary>
+        public ReadOnlySpan<float> LastLogits =>
+            _outputs is null ? [] : _outputs[0].GetTensorDataAsSpan<float>().Slice((_rows - 1) * _lm.VocabSize, _lm.VocabSize);
+
+        /// <summary>
+        /// Runs <paramref name="tokens"/> at positions <see cref="Length"/>… (a prefill when there are several, a decode
+        /// step for one) and returns their logits, [count, vocab] row-major, valid until the next call or disposal.
+        /// </summary>
+        /// <exception cref="ArgumentException">No tokens, an id outside the vocabulary, or the context would overflow.</exception>
+        public ReadOnlySpan<float> Append(IReadOnlyList<int> tokens)
+        {
+            _lm.CheckTokens(tokens, Length);
+            var step = _lm.Run(tokens, Length, _outputs is null ? _empty : _lm.Presents(_outputs));
+            _outputs?.Dispose();
+            _outputs = step;
+            Length += tokens.Count;
+            _rows = tokens.Count;
+            return _outputs[0].GetTensorDataAsSpan<float>();
+        }
+
+        /// <inheritdoc />
+        public void Dispose()
+        {
+            _outputs?.Dispose();
+            _outputs = null;
+            DisposeAll(_empty);
         }
     }
 }

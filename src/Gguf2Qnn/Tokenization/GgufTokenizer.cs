@@ -27,7 +27,7 @@ public abstract class GgufTokenizer
     private readonly Dictionary<string, int> _tokenToId;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _tokenLookup;
     private readonly int[] _specialTokens;
-    private readonly byte[][] _pieces;
+    private readonly byte[]?[] _pieces; // filled on first use (a benign race: every thread computes the same bytes)
 
     private protected GgufTokenizer(TokenizerVocab vocab, ModelDefaults defaults)
     {
@@ -116,11 +116,6 @@ public abstract class GgufTokenizer
             .ToArray();
 
         _pieces = new byte[n][];
-        for (int id = 0; id < n; id++)
-        {
-            _pieces[id] = BuildPiece(id);
-        }
-
         ApplyModelNameAttributes(vocab.ModelName);
     }
 
@@ -337,6 +332,13 @@ public abstract class GgufTokenizer
 
     private protected TokenAttributes AttributesOf(int id) => _attributes[id];
 
+    /// <summary>llama.cpp's attributes of token <paramref name="id"/> (for the Hugging Face export).</summary>
+    internal TokenAttributes GetAttributes(int id)
+    {
+        CheckId(id);
+        return _attributes[id];
+    }
+
     internal ReadOnlySpan<byte> PieceBytes(int id, bool renderSpecial)
     {
         CheckId(id);
@@ -345,7 +347,7 @@ public abstract class GgufTokenizer
             return [];
         }
 
-        return _pieces[id];
+        return _pieces[id] ??= BuildPiece(id);
     }
 
     private void CheckId(int id)
@@ -356,7 +358,10 @@ public abstract class GgufTokenizer
         }
     }
 
-    /// <summary>llama.cpp's <c>token_to_piece(special: true)</c>, cached per token as llama.cpp does.</summary>
+    /// <summary>
+    /// llama.cpp's <c>token_to_piece(special: true)</c>, cached per token as llama.cpp does. It depends only on the
+    /// token's type attributes, which are final when the constructor returns (the later strip bits do not matter).
+    /// </summary>
     private byte[] BuildPiece(int id)
     {
         var attr = _attributes[id];
@@ -509,6 +514,11 @@ public abstract class GgufTokenizer
             }
 
             string special = _texts[id];
+            if (!text.Contains(special, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
             next.Clear();
             bool changed = false;
             foreach (var fragment in fragments)

@@ -10,8 +10,7 @@ public class GgufTokenizerTests
     [Fact]
     public void Stories260KRoundTripsOnceUponATime()
     {
-        using var file = GgufFile.Open(TestPaths.Stories260K);
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForPath(TestPaths.Stories260K);
         Assert.Equal(512, tokenizer.VocabSize);
 
         int[] ids = tokenizer.Encode("Once upon a time", addBos: false);
@@ -28,8 +27,7 @@ public class GgufTokenizerTests
     [Fact]
     public void SentencePieceMetadataAndPieces()
     {
-        using var file = GgufFile.Open(VocabVectors.GgufPath("llama-spm"));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab("llama-spm");
 
         Assert.Equal(32000, tokenizer.VocabSize);
         Assert.Equal(1, tokenizer.BosTokenId);
@@ -48,8 +46,7 @@ public class GgufTokenizerTests
     [Fact]
     public void ByteLevelMetadataAndPieces()
     {
-        using var file = GgufFile.Open(VocabVectors.GgufPath("gpt-2"));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab("gpt-2");
 
         Assert.Equal(50257, tokenizer.VocabSize);
         Assert.Equal(50256, tokenizer.EosTokenId);
@@ -131,8 +128,7 @@ public class GgufTokenizerTests
     public void Phi3UserDefinedEndTokenIsControlAndEndsGeneration()
     {
         // phi-3's </s> (id 2) is typed user-defined; llama.cpp promotes it to control because "</s>" ends generation.
-        using var file = GgufFile.Open(VocabVectors.GgufPath("phi-3"));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab("phi-3");
         Assert.True(tokenizer.IsControl(2));
         Assert.Contains(2, tokenizer.EndOfGenerationTokens);
         Assert.Contains(32000, tokenizer.EndOfGenerationTokens); // <|endoftext|>, the EOS

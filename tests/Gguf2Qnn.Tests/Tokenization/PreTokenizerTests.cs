@@ -48,6 +48,15 @@ public class PreTokenizerTests
     }
 
     [Fact]
+    public void CodepointsNewerThanLlamaCppsUnicodeTablesAreUnassigned()
+    {
+        // U+1C8A (Cyrillic small letter tje) arrived in Unicode 16.0; llama.cpp's tables (15.1) do not know it, so it
+        // is not a letter there: GPT-2's "[^\s\p{L}\p{N}]+" takes it with the apostrophe, and "s" stands alone.
+        Assert.Equal(["\u1C8A'", "s"], Split("gpt-2", "\u1C8A's"));
+        Assert.Equal(["a", "\u1C8A", "b"], Split("deepseek-coder", "a\u1C8Ab"));
+    }
+
+    [Fact]
     public void SupplementaryRangesOfDeepseekLlmLettersMatch()
     {
         // U+10400 (Deseret capital long I) is in deepseek-llm's letter class; U+1F600 (an emoji) is not.

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gguf2Qnn.Tokenization;
+using Xunit;
 
 namespace Gguf2Qnn.Tests.Tokenization;
 
@@ -7,7 +8,8 @@ namespace Gguf2Qnn.Tests.Tokenization;
 /// A Qwen2/Qwen3 vocabulary built in memory from ../shared/models/vocab/qwen3-hf/tokenizer.json (SOURCES.md §5), the
 /// way llama.cpp's convert_hf_to_gguf.py lays it out for <c>tokenizer.ggml.model = gpt2</c>, <c>pre = qwen2</c>:
 /// tokens by id, model vocabulary as normal tokens, added tokens as control tokens when marked special (or spelled
-/// <c>&lt;|…|&gt;</c>) and as user-defined tokens otherwise, merges as "left right". Loaded once per test class (11 MB).
+/// <c>&lt;|…|&gt;</c>) and as user-defined tokens otherwise, merges as "left right". Loaded once for the test
+/// collection <see cref="QwenTokenizerCollection"/> (the JSON is 11 MB).
 /// </summary>
 public sealed class QwenTokenizerFixture
 {
@@ -60,4 +62,11 @@ public sealed class QwenTokenizerFixture
     public TokenizerVocab Vocab { get; }
 
     public GgufTokenizer Tokenizer { get; }
+}
+
+/// <summary>The test classes that share one <see cref="QwenTokenizerFixture"/>.</summary>
+[CollectionDefinition(Name)]
+public sealed class QwenTokenizerCollection : ICollectionFixture<QwenTokenizerFixture>
+{
+    public const string Name = "Qwen tokenizer";
 }

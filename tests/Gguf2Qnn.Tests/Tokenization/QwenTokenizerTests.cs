@@ -5,7 +5,8 @@ namespace Gguf2Qnn.Tests.Tokenization;
 
 /// <summary>The qwen2 pre-tokenizer and a 151k-token byte-level BPE vocabulary against llama.cpp's qwen2 vectors.</summary>
 [Trait("Category", "Tokenization")]
-public class QwenTokenizerTests(QwenTokenizerFixture fixture) : IClassFixture<QwenTokenizerFixture>
+[Collection(QwenTokenizerCollection.Name)]
+public class QwenTokenizerTests(QwenTokenizerFixture fixture)
 {
     private readonly GgufTokenizer _tokenizer = fixture.Tokenizer;
 

@@ -15,8 +15,7 @@ public class TokenStreamDecoderTests
     public void SentencePieceByteTokensStreamWholeCharacters()
     {
         // Llama-2 vocabulary: every UTF-8 byte as its <0xXX> byte token, fed one at a time.
-        using var file = GgufFile.Open(VocabVectors.GgufPath("llama-spm"));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab("llama-spm");
         int[] ids = Encoding.UTF8.GetBytes(MixedText).Select(b => TokenId(tokenizer, $"<0x{b:X2}>")).ToArray();
 
         string streamed = Stream(tokenizer, ids);
@@ -29,8 +28,7 @@ public class TokenStreamDecoderTests
     public void ByteLevelBpeTokensStreamWholeCharactersAndCleanSpacesLikeDecode()
     {
         // GPT-2 vocabulary: every UTF-8 byte as its one-character byte-level token. GPT-2 cleans spaces when decoding.
-        using var file = GgufFile.Open(VocabVectors.GgufPath("gpt-2"));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab("gpt-2");
         const string text = MixedText + " , it 's done !";
         int[] ids = Encoding.UTF8.GetBytes(text).Select(b => TokenId(tokenizer, ByteLevelChar(b))).ToArray();
 
@@ -43,8 +41,7 @@ public class TokenStreamDecoderTests
     [Fact]
     public void EncodedTextStreamsLikeDecode()
     {
-        using var file = GgufFile.Open(VocabVectors.GgufPath("gpt-2"));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab("gpt-2");
         foreach (var (text, _) in VocabVectors.Load("gpt-2"))
         {
             int[] ids = tokenizer.Encode(text, addBos: false);
@@ -71,8 +68,7 @@ public class TokenStreamDecoderTests
     [Fact]
     public void FlushEmitsAnIncompleteCharacterAsReplacement()
     {
-        using var file = GgufFile.Open(VocabVectors.GgufPath("llama-spm"));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab("llama-spm");
         var decoder = tokenizer.CreateStreamDecoder();
         Assert.Equal("a", decoder.Append(TokenId(tokenizer, "<0x61>")));
         Assert.Equal(string.Empty, decoder.Append(TokenId(tokenizer, "<0xF0>"))); // first byte of a 4-byte sequence

@@ -26,8 +26,7 @@ public class VocabVectorTests
     public void EncodesLikeLlamaCpp(string name)
     {
         Assert.True(File.Exists(VocabVectors.GgufPath(name)), "missing " + VocabVectors.GgufPath(name));
-        using var file = GgufFile.Open(VocabVectors.GgufPath(name));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab(name);
         var cases = VocabVectors.Load(name);
 
         var (passed, total, firstMismatch) = VocabVectors.Check(tokenizer, cases);
@@ -47,8 +46,7 @@ public class VocabVectorTests
     public void VectorsTellPreTokenizersApart()
     {
         // Negative control: the falcon vocabulary with the gpt-2 pre-tokenizer must miss some falcon vectors.
-        using var file = GgufFile.Open(VocabVectors.GgufPath("falcon"));
-        var tokenizer = GgufTokenizer.Create(TokenizerVocab.FromGguf(file) with { Pre = "gpt-2" });
+        var tokenizer = GgufTokenizer.Create(TestTokenizers.ForVocab("falcon").Vocab with { Pre = "gpt-2" });
         var (passed, total, _) = VocabVectors.Check(tokenizer, VocabVectors.Load("falcon"));
         Assert.InRange(passed, 0, total - 1);
     }
@@ -59,8 +57,7 @@ public class VocabVectorTests
     public void DecodeInvertsEncodeOnTheVectorTexts(string name)
     {
         // Neither vocabulary cleans up spaces, and both can spell any byte, so decoding gives the text back.
-        using var file = GgufFile.Open(VocabVectors.GgufPath(name));
-        var tokenizer = GgufTokenizer.Create(file);
+        var tokenizer = TestTokenizers.ForVocab(name);
         foreach (var (text, _) in VocabVectors.Load(name))
         {
             Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text, addBos: false)));

@@ -90,7 +90,7 @@ internal sealed class CodepointText
             }
 
             var flags = CodepointFlags.Of(cp);
-            chars[i] = flags.IsWhitespace ? '\v' : CharUnicodeInfo.GetUnicodeCategory(cp) switch
+            chars[i] = flags.IsWhitespace ? '\v' : CodepointFlags.CategoryOf(cp) switch
             {
                 UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber or UnicodeCategory.OtherNumber => CategoryStandIn.Number,
                 UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
@@ -127,7 +127,9 @@ internal sealed class CodepointText
 
 /// <summary>
 /// The code point classes llama.cpp's hand-written splitters test (<c>unicode_cpt_flags</c>): letter (\p{L}),
-/// number (\p{N}) and whitespace (the Unicode White_Space set), from .NET's Unicode tables.
+/// number (\p{N}) and whitespace (the Unicode White_Space set), from .NET's Unicode tables as of Unicode 15.1,
+/// the version of llama.cpp's tables (<c>unicode-data.cpp</c>, unchanged since 2024): the 5,185 code points that
+/// Unicode 16.0 added, which .NET knows, are unassigned there and so here (<see cref="CategoryOf"/>).
 /// </summary>
 internal readonly struct CodepointFlags
 {
@@ -149,7 +151,7 @@ internal readonly struct CodepointFlags
     public static CodepointFlags Of(int cp)
     {
         int bits = 1;
-        switch (CharUnicodeInfo.GetUnicodeCategory(cp))
+        switch (CategoryOf(cp))
         {
             case UnicodeCategory.UppercaseLetter:
             case UnicodeCategory.LowercaseLetter:
@@ -180,4 +182,45 @@ internal readonly struct CodepointFlags
             or 0x2028 or 0x2029 or 0x202F or 0x205F or 0x3000 => true,
         _ => false,
     };
+
+    /// <summary>The general category of <paramref name="cp"/> as llama.cpp sees it (Unicode 15.1).</summary>
+    public static UnicodeCategory CategoryOf(int cp) =>
+        cp >= Unicode16Additions[0].First && IsUnicode16Addition(cp) ? UnicodeCategory.OtherNotAssigned : CharUnicodeInfo.GetUnicodeCategory(cp);
+
+    private static bool IsUnicode16Addition(int cp)
+    {
+        int lo = 0, hi = Unicode16Additions.Length - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            var (first, last) = Unicode16Additions[mid];
+            if (cp < first)
+            {
+                hi = mid - 1;
+            }
+            else if (cp > last)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The code points first assigned in Unicode 16.0 (DerivedAge.txt, Age=16.0), as inclusive ranges.</summary>
+    private static readonly (int First, int Last)[] Unicode16Additions =
+    [
+        (0x0897, 0x0897), (0x1B4E, 0x1B4F), (0x1B7F, 0x1B7F), (0x1C89, 0x1C8A), (0x2427, 0x2429), (0x31E4, 0x31E5),
+        (0xA7CB, 0xA7CD), (0xA7DA, 0xA7DC), (0x105C0, 0x105F3), (0x10D40, 0x10D65), (0x10D69, 0x10D85), (0x10D8E, 0x10D8F),
+        (0x10EC2, 0x10EC4), (0x10EFC, 0x10EFC), (0x11380, 0x11389), (0x1138B, 0x1138B), (0x1138E, 0x1138E), (0x11390, 0x113B5),
+        (0x113B7, 0x113C0), (0x113C2, 0x113C2), (0x113C5, 0x113C5), (0x113C7, 0x113CA), (0x113CC, 0x113D5), (0x113D7, 0x113D8),
+        (0x113E1, 0x113E2), (0x116D0, 0x116E3), (0x11BC0, 0x11BE1), (0x11BF0, 0x11BF9), (0x11F5A, 0x11F5A), (0x13460, 0x143FA),
+        (0x16100, 0x16139), (0x16D40, 0x16D79), (0x18CFF, 0x18CFF), (0x1CC00, 0x1CCF9), (0x1CD00, 0x1CEB3), (0x1E5D0, 0x1E5FA),
+        (0x1E5FF, 0x1E5FF), (0x1F8B2, 0x1F8BB), (0x1F8C0, 0x1F8C1), (0x1FA89, 0x1FA89), (0x1FA8F, 0x1FA8F), (0x1FABE, 0x1FABE),
+        (0x1FAC6, 0x1FAC6), (0x1FADC, 0x1FADC), (0x1FADF, 0x1FADF), (0x1FAE9, 0x1FAE9), (0x1FBCB, 0x1FBEF),
+    ];
 }

@@ -1,0 +1,195 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Gguf2Qnn.Evaluation;
+using Gguf2Qnn.Reference;
+using Gguf2Qnn.Runtime;
+
+namespace Gguf2Qnn.Cli;
+
+/// <summary>
+/// <c>gguf2qnn bench MODEL [-p 128] [-n 64] [-t THREADS] [-r REPS] [--vs llamacpp] [--json]</c>: prefill and decode
+/// tokens/s, time to first token and peak resident memory of the converted model, as medians over repetitions with
+/// their range; with <c>--vs llamacpp</c> llama.cpp runs the same token counts on the same threads in the same process,
+/// alternating repetition by repetition, and the ratios (ours / llama.cpp; for time to first token llama.cpp / ours,
+/// so above 1 means faster) are printed.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create(CliIO io)
+    {
+        var model = new Argument<string>("MODEL") { Description = "A .gguf file (converted into the cache folder on first use) or an artifact folder." };
+        var prompt = new Option<int>("-p", "--prompt-tokens") { Description = "Prefill length.", DefaultValueFactory = _ => 128 };
+        var gen = new Option<int>("-n", "--gen-tokens") { Description = "Decode steps.", DefaultValueFactory = _ => 64 };
+        var threads = new Option<int>("-t", "--threads") { Description = "CPU threads for both runtimes (default: logical processors).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var reps = new Option<int>("-r", "--repetitions") { Description = "Measured repetitions (after one warm-up).", DefaultValueFactory = _ => 3 };
+        var vs = new Option<string?>("--vs") { Description = "Also run llama.cpp on the same GGUF, alternating: llamacpp." };
+        vs.AcceptOnlyFromAmong("llamacpp");
+        var gguf = new Option<string?>("--gguf") { Description = "The GGUF for --vs llamacpp when MODEL is an artifact folder." };
+        var json = new Option<bool>("--json") { Description = "Print {\"pp_tps\":x,\"tg_tps\":x,\"ttft_ms\":x,\"peak_rss_mb\":x,…} (and \"reference\", \"ratios\" with --vs)." };
+        var cmd = new Command("bench", "Measure prefill and decode speed (optionally against llama.cpp).") { model, prompt, gen, threads, reps, vs, gguf, json };
+        cmd.SetAction(p =>
+        {
+            var settings = new BenchSettings(p.GetValue(prompt), p.GetValue(gen), p.GetValue(threads), p.GetValue(reps));
+            settings.Validate();
+            return Bench(io, p.GetValue(model)!, p.GetValue(gguf), p.GetValue(vs) == "llamacpp", settings, p.GetValue(json));
+        });
+        return cmd;
+    }
+
+    internal static int Bench(CliIO io, string modelPath, string? ggufForReference, bool vsLlamaCpp, BenchSettings s, bool json)
+    {
+        string? gguf = File.Exists(modelPath) ? modelPath : ggufForReference;
+        if (vsLlamaCpp && gguf is null)
+        {
+            throw new ArgumentException("--vs llamacpp needs the GGUF: give MODEL as a .gguf, or --gguf FILE with an artifact folder.");
+        }
+
+        if (gguf is not null && !File.Exists(gguf))
+        {
+            throw new FileNotFoundException($"No such file: {gguf}", gguf);
+        }
+
+        var artifacts = RunCommand.ResolveArtifacts(io, modelPath);
+        ProcessMemory.ResetPeak();
+        using var lm = OnnxCausalLm.Open(artifacts, new RuntimeOptions { IntraOpThreads = s.Threads });
+        io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");
+        var ours = new List<BenchTimings> { OnnxBench.Run(lm, s.PromptTokens, s.GenTokens, seed: 42, warmUp: true) };
+        io.Err.WriteLine($"bench: ours 1/{s.Repetitions}: {Line(ours[^1].PrefillTokensPerSecond, ours[^1].DecodeTokensPerSecond, ours[^1].TimeToFirstTokenMilliseconds)}");
+        var oursMemory = ProcessMemory.Read();
+
+        LlamaCppModel? reference = null;
+        var refTimings = new List<ReferenceTimings>();
+        ProcessMemory? refBefore = null;
+        try
+        {
+            if (vsLlamaCpp)
+            {
+                refBefore = ProcessMemory.Read();
+                ProcessMemory.ResetPeak();
+                reference = LlamaCppModel.Load(gguf!, new LlamaCppOptions
+                {
+                    Threads = s.Threads,
+                    ContextSize = Math.Max(s.PromptTokens + s.GenTokens, 256),
+                    BatchSize = s.PromptTokens,
+                    F32KvCache = false,   // llama.cpp's defaults: F16 KV cache and the flash-attention kernel on the CPU
+                    FlashAttention = true,
+                });
+                refTimings.Add(reference.Bench(s.PromptTokens, s.GenTokens));
+                io.Err.WriteLine($"bench: llama.cpp 1/{s.Repetitions}: {Line(refTimings[^1].PrefillTokensPerSecond, refTimings[^1].DecodeTokensPerSecond, refTimings[^1].TimeToFirstTokenMilliseconds)}");
+            }
+
+            for (int r = 1; r < s.Repetitions; r++)
+            {
+                ours.Add(OnnxBench.Run(lm, s.PromptTokens, s.GenTokens, seed: 42 + r, warmUp: false));
+                io.Err.WriteLine($"bench: ours {r + 1}/{s.Repetitions}: {Line(ours[^1].PrefillTokensPerSecond, ours[^1].DecodeTokensPerSecond, ours[^1].TimeToFirstTokenMilliseconds)}");
+                if (reference is not null)
+                {
+                    refTimings.Add(reference.Bench(s.PromptTokens, s.GenTokens));
+                    io.Err.WriteLine($"bench: llama.cpp {r + 1}/{s.Repetitions}: {Line(refTimings[^1].PrefillTokensPerSecond, refTimings[^1].DecodeTokensPerSecond, refTimings[^1].TimeToFirstTokenMilliseconds)}");
+                }
+            }
+
+            var oursResult = new BenchResult(
+                Spread.Of(ours.Select(t => t.PrefillTokensPerSecond)),
+                Spread.Of(ours.Select(t => t.DecodeTokensPerSecond)),
+                Spread.Of(ours.Select(t => t.TimeToFirstTokenMilliseconds)),
+                oursMemory.PeakRssMb,
+                oursMemory.AnonMb);
+            BenchResult? refResult = null;
+            if (reference is not null)
+            {
+                var after = ProcessMemory.Read();
+                refResult = new BenchResult(
+                    Spread.Of(refTimings.Select(t => t.PrefillTokensPerSecond)),
+                    Spread.Of(refTimings.Select(t => t.DecodeTokensPerSecond)),
+                    Spread.Of(refTimings.Select(t => t.TimeToFirstTokenMilliseconds)),
+                    after.PeakRssMb - refBefore!.RssMb,
+                    after.AnonMb - refBefore.AnonMb);
+            }
+
+            io.Out.WriteLine(json ? ToJson(s, oursResult, refResult).ToJsonString() : ToTable(s, oursResult, refResult));
+            return GgufCli.Success;
+        }
+        finally
+        {
+            reference?.Dispose();
+        }
+    }
+
+    private static string Line(double pp, double tg, double ttft) =>
+        string.Format(CultureInfo.InvariantCulture, "pp {0:F1} t/s, tg {1:F1} t/s, ttft {2:F1} ms", pp, tg, ttft);
+
+    private static JsonObject ToJson(BenchSettings s, BenchResult ours, BenchResult? reference)
+    {
+        var o = ours.ToJson();
+        o["prompt_tokens"] = s.PromptTokens;
+        o["gen_tokens"] = s.GenTokens;
+        o["threads"] = s.Threads;
+        o["repetitions"] = s.Repetitions;
+        if (reference is not null)
+        {
+            o["reference"] = reference.ToJson();
+            o["ratios"] = new JsonObject
+            {
+                ["pp"] = ours.Prefill.Median / reference.Prefill.Median,
+                ["tg"] = ours.Decode.Median / reference.Decode.Median,
+                ["ttft"] = reference.FirstToken.Median / ours.FirstToken.Median,
+            };
+        }
+
+        return o;
+    }
+
+    private static string ToTable(BenchSettings s, BenchResult ours, BenchResult? reference)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine(string.Format(c, "prefill {0}, decode {1}, {2} thread(s), {3} repetition(s): median [min – max]", s.PromptTokens, s.GenTokens, s.Threads, s.Repetitions));
+        sb.AppendLine(string.Format(c, "{0,-18} {1,-30} {2,-30} {3}", "", "gguf2qnn (ONNX Runtime)", reference is null ? "" : "llama.cpp", reference is null ? "" : "ratio"));
+        Row(sb, "prefill tok/s", ours.Prefill, reference?.Prefill, ours.Prefill.Median / reference?.Prefill.Median);
+        Row(sb, "decode tok/s", ours.Decode, reference?.Decode, ours.Decode.Median / reference?.Decode.Median);
+        Row(sb, "first token ms", ours.FirstToken, reference?.FirstToken, reference?.FirstToken.Median / ours.FirstToken.Median);
+        sb.Append(string.Format(c, "{0,-18} {1,-30:F0} {2,-30}", "peak RSS MiB", ours.PeakRssMb, reference is null ? "" : string.Format(c, "+{0:F0} (added to the process)", reference.PeakRssMb)));
+        return sb.ToString();
+    }
+
+    private static void Row(StringBuilder sb, string name, Spread ours, Spread? reference, double? ratio)
+    {
+        var c = CultureInfo.InvariantCulture;
+        static string Cell(Spread v) => string.Format(CultureInfo.InvariantCulture, "{0:F2} [{1:F2} – {2:F2}]", v.Median, v.Min, v.Max);
+        sb.AppendLine(string.Format(c, "{0,-18} {1,-30} {2,-30} {3}", name, Cell(ours), reference is { } r ? Cell(r) : "", ratio is { } x ? x.ToString("F2", c) + "×" : ""));
+    }
+}
+
+/// <summary>Token counts, threads and repetitions of one bench run.</summary>
+internal sealed record BenchSettings(int PromptTokens, int GenTokens, int Threads, int Repetitions)
+{
+    public void Validate()
+    {
+        if (PromptTokens < 1 || GenTokens < 1 || Threads < 1 || Repetitions < 1)
+        {
+            throw new ArgumentException("-p, -n, -t and -r must each be at least 1.");
+        }
+    }
+}
+
+/// <summary>One side's medians and ranges.</summary>
+internal sealed record BenchResult(Spread Prefill, Spread Decode, Spread FirstToken, double PeakRssMb, double AnonMb)
+{
+    public JsonObject ToJson() => new()
+    {
+        ["pp_tps"] = Prefill.Median,
+        ["tg_tps"] = Decode.Median,
+        ["ttft_ms"] = FirstToken.Median,
+        ["peak_rss_mb"] = PeakRssMb,
+        ["anon_mb"] = AnonMb,
+        ["spread"] = new JsonObject
+        {
+            ["pp_tps"] = new JsonArray(Prefill.Min, Prefill.Max),
+            ["tg_tps"] = new JsonArray(Decode.Min, Decode.Max),
+            ["ttft_ms"] = new JsonArray(FirstToken.Min, FirstToken.Max),
+        },
+    };
+}

@@ -1,0 +1,127 @@
+using Gguf2Qnn.Conversion;
+using Gguf2Qnn.Qnn;
+using Gguf2Qnn.Reference;
+using Gguf2Qnn.Runtime;
+using Gguf2Qnn.Targets;
+using Gguf2Qnn.Tests.EndToEnd;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Gguf2Qnn.Tests.Qnn;
+
+/// <summary>QNN-target folders (stories260K; the llama.cpp-quantized Q4_0 qwen2) converted once per run.</summary>
+public sealed class QnnModelsFixture : IDisposable
+{
+    private readonly ConvertedModelsFixture _cpu = new();
+    private readonly string _root = TestPaths.NewTempDir("qnn");
+    private readonly Dictionary<string, (string Gguf, string Dir)> _models = [];
+    private readonly Lock _lock = new();
+
+    /// <summary>Context, AR-N window and part count per model: small windows so that a prompt spans several AR-N
+    /// steps (the last one padded), two parts for qwen2 to exercise the hand-over of hidden states.</summary>
+    public (string Gguf, string Dir) Get(string name)
+    {
+        lock (_lock)
+        {
+            if (!_models.TryGetValue(name, out var m))
+            {
+                string gguf = name == "stories" ? TestPaths.Stories260K : _cpu.Get(name).Gguf;
+                string dir = Path.Combine(_root, name + "-qnn");
+                OnnxConverter.Convert(new ConvertOptions
+                {
+                    GgufPath = gguf,
+                    OutputDirectory = dir,
+                    Target = ConversionTarget.Qnn,
+                    ContextLength = 96,
+                    PrefillLength = 8,
+                    PartCount = name == "stories" ? null : 2,
+                });
+                m = (gguf, dir);
+                _models[name] = m;
+            }
+
+            return m;
+        }
+    }
+
+    public void Dispose()
+    {
+        _cpu.Dispose();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>
+/// The QNN-target graphs, run on ONNX Runtime's CPU EP the way a device runs them (AR-N windows, then AR-1 steps),
+/// against llama.cpp on the same GGUF (F32 KV cache, no flash attention).
+/// </summary>
+[Trait("Category", "EndToEnd")]
+public sealed class QnnTargetAgreementTests(QnnModelsFixture models, ITestOutputHelper output) : IClassFixture<QnnModelsFixture>
+{
+    [Theory]
+    [InlineData("stories", "Once upon a time, there was a little girl named Lily. She loved")]
+    [InlineData("qwen2-q4_0", " once upon a time there was a little dog and a happy cat. The sun")]
+    public void GreedyTokensAndTop1MatchLlamaCpp(string name, string prompt)
+    {
+        var (gguf, dir) = models.Get(name);
+        using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, FlashAttention = false });
+        var ids = reference.Tokenize(prompt, addSpecial: true, parseSpecial: false);
+        var expectedTokens = reference.GenerateGreedy(ids, 32, stopAtEndOfGeneration: false);
+
+        using var lm = QnnStaticCausalLm.Open(dir);
+        Assert.True(ids.Length > lm.PrefillLength, "the prompt should span more than one AR-N window");
+        var tokens = lm.Generate(ids, new GenerationOptions { MaxNewTokens = 32, Greedy = true }).ToArray();
+        output.WriteLine("llama.cpp: " + string.Join(",", expectedTokens));
+        output.WriteLine("qnn/cpu:   " + string.Join(",", tokens));
+        Assert.Equal(expectedTokens, tokens);
+
+        // Every position of prompt + generated text: prompt through AR-N windows, the rest through AR-1 steps.
+        int[] all = [.. ids, .. expectedTokens];
+        var expected = reference.EvaluateLogits(all);
+        var actual = lm.EvaluateLogits(all, ids.Length);
+        int agree = 0;
+        double maxDiff = 0;
+        for (int i = 0; i < all.Length; i++)
+        {
+            agree += Sampler.ArgMax(expected[i]) == Sampler.ArgMax(actual[i]) ? 1 : 0;
+            for (int v = 0; v < expected[i].Length; v++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(expected[i][v] - actual[i][v]));
+            }
+        }
+
+        double top1 = agree / (double)all.Length;
+        output.WriteLine($"{name}: {all.Length} positions ({ids.Length} prompt), top-1 agreement {agree}/{all.Length} = {top1:P2}, max |logit diff| {maxDiff:E3}");
+        Assert.True(top1 >= 0.99, $"top-1 agreement {top1:P2} < 99%");
+    }
+
+    [Theory]
+    [InlineData("stories")]
+    [InlineData("qwen2-q4_0")]
+    public void CheckQnnReportsFullHtpCoverage(string name)
+    {
+        var (_, dir) = models.Get(name);
+        var report = HtpCoverage.Check(dir);
+        report.Print(new TestOutputWriter(output));
+        Assert.Empty(report.Offending);
+        Assert.Empty(report.DynamicShapes);
+        Assert.True(report.FullyCovered);
+        Assert.Equal(1.0, report.Coverage);
+        Assert.DoesNotContain(report.Ops, o => o.Op.EndsWith(":GroupQueryAttention", StringComparison.Ordinal));
+        var layout = QnnModelLayout.Read(dir);
+        Assert.All(layout.Parts, p => Assert.True(p.WeightBytes < 2_000_000_000));
+        Assert.Equal(name == "stories" ? 1 : 2, layout.Parts.Count);
+        Assert.All(layout.Parts, p => Assert.Equal(2, p.Graphs.Count));
+    }
+
+    private sealed class TestOutputWriter(ITestOutputHelper helper) : StringWriter
+    {
+        public override void WriteLine(string? value) => helper.WriteLine(value ?? string.Empty);
+    }
+}
