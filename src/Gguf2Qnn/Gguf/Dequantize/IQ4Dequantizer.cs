@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Gguf2Qnn.Gguf;
 
@@ -14,6 +17,35 @@ internal static class IQ4Dequantizer
 
     /// <summary>IQ4_NL (18 bytes per 32 weights): fp16 d, qs[16]. value = d · table[nibble].</summary>
     public static void IQ4_NL(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            IQ4_NLVector128(src, dst);
+        }
+        else
+        {
+            IQ4_NLScalar(src, dst);
+        }
+    }
+
+    public static void IQ4_NLVector128(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var table = Vector128.Create(IqGrids.Iq4nl);
+        var mask = Vector128.Create((byte)0x0F);
+        var blocks = dst.Length / 32;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * Iq4nlBytes;
+            var d = Vector128.Create(FloatDequantizer.ReadHalf(src, o));
+            var q = DequantizeSimd.Load16(src, o + 2);
+            ref var yb = ref Unsafe.Add(ref y, b * 32);
+            DequantizeSimd.Scale16(DequantizeSimd.Lookup16(table, q & mask), d, ref yb);
+            DequantizeSimd.Scale16(DequantizeSimd.Lookup16(table, Vector128.ShiftRightLogical(q, 4)), d, ref Unsafe.Add(ref yb, 16));
+        }
+    }
+
+    public static void IQ4_NLScalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var table = IqGrids.Iq4nl;
         var blocks = dst.Length / 32;
@@ -36,6 +68,41 @@ internal static class IQ4Dequantizer
     /// scales_h &lt;&lt; 4; value = (d · (ls − 32)) · table[nibble].
     /// </summary>
     public static void IQ4_XS(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            IQ4_XSVector128(src, dst);
+        }
+        else
+        {
+            IQ4_XSScalar(src, dst);
+        }
+    }
+
+    public static void IQ4_XSVector128(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var table = Vector128.Create(IqGrids.Iq4nl);
+        var mask = Vector128.Create((byte)0x0F);
+        var blocks = dst.Length / QK;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * Iq4xsBytes;
+            var d = FloatDequantizer.ReadHalf(src, o);
+            var scalesH = BinaryPrimitives.ReadUInt16LittleEndian(src[(o + 2)..]);
+            for (var i = 0; i < 8; i++)
+            {
+                var ls = ((src[o + 4 + (i / 2)] >> (4 * (i % 2))) & 0xF) | (((scalesH >> (2 * i)) & 3) << 4);
+                var dl = Vector128.Create(d * (ls - 32));
+                var q = DequantizeSimd.Load16(src, o + 8 + (16 * i));
+                ref var yb = ref Unsafe.Add(ref y, (b * QK) + (32 * i));
+                DequantizeSimd.Scale16(DequantizeSimd.Lookup16(table, q & mask), dl, ref yb);
+                DequantizeSimd.Scale16(DequantizeSimd.Lookup16(table, Vector128.ShiftRightLogical(q, 4)), dl, ref Unsafe.Add(ref yb, 16));
+            }
+        }
+    }
+
+    public static void IQ4_XSScalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var table = IqGrids.Iq4nl;
         var blocks = dst.Length / QK;

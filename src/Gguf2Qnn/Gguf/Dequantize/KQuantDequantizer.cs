@@ -29,6 +29,47 @@ internal static class KQuantDequantizer
     /// </summary>
     public static void Q2_K(ReadOnlySpan<byte> src, Span<float> dst)
     {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            Q2_KVector128(src, dst);
+        }
+        else
+        {
+            Q2_KScalar(src, dst);
+        }
+    }
+
+    public static void Q2_KVector128(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var blocks = dst.Length / QK;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        var three = Vector128.Create((byte)3);
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * Q2_KBytes;
+            var d = FloatDequantizer.ReadHalf(src, o + 80);
+            var min = FloatDequantizer.ReadHalf(src, o + 82);
+            ref var yb = ref Unsafe.Add(ref y, b * QK);
+            var n = 0;
+            var sub = 0;
+            for (var half = 0; half < 2; half++)
+            {
+                var q0 = DequantizeSimd.Load16(src, o + 16 + (32 * half));
+                var q1 = DequantizeSimd.Load16(src, o + 16 + (32 * half) + 16);
+                for (var shift = 0; shift < 8; shift += 2)
+                {
+                    var sc = src[o + sub++];
+                    DequantizeSimd.ScaleSubtract16((DequantizeSimd.ShiftRightBits(q0, shift) & three).AsSByte(), Vector128.Create(d * (sc & 0xF)), Vector128.Create(min * (sc >> 4)), ref Unsafe.Add(ref yb, n));
+                    sc = src[o + sub++];
+                    DequantizeSimd.ScaleSubtract16((DequantizeSimd.ShiftRightBits(q1, shift) & three).AsSByte(), Vector128.Create(d * (sc & 0xF)), Vector128.Create(min * (sc >> 4)), ref Unsafe.Add(ref yb, n + 16));
+                    n += 32;
+                }
+            }
+        }
+    }
+
+    public static void Q2_KScalar(ReadOnlySpan<byte> src, Span<float> dst)
+    {
         var blocks = dst.Length / QK;
         for (var b = 0; b < blocks; b++)
         {
@@ -66,19 +107,55 @@ internal static class KQuantDequantizer
     /// </summary>
     public static void Q3_K(ReadOnlySpan<byte> src, Span<float> dst)
     {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            Q3_KVector128(src, dst);
+        }
+        else
+        {
+            Q3_KScalar(src, dst);
+        }
+    }
+
+    public static void Q3_KVector128(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var blocks = dst.Length / QK;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        var three = Vector128.Create((byte)3);
+        var one = Vector128.Create((byte)1);
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * Q3_KBytes;
+            var block = src.Slice(o, Q3_KBytes);
+            var d = FloatDequantizer.ReadHalf(block, 108);
+            var packed = block.Slice(96, 12);
+            var hm0 = DequantizeSimd.Load16(block, 0);
+            var hm1 = DequantizeSimd.Load16(block, 16);
+            ref var yb = ref Unsafe.Add(ref y, b * QK);
+            for (var step = 0; step < 8; step++)
+            {
+                // Step s: shift 2·(s % 4) of qs half s / 4, hmask bit s, sub-blocks 2s and 2s + 1.
+                var q0 = DequantizeSimd.Load16(block, 32 + (32 * (step / 4)));
+                var q1 = DequantizeSimd.Load16(block, 48 + (32 * (step / 4)));
+                var shift = 2 * (step % 4);
+                // q − 4 where the hmask bit is clear: (low 2 bits) − ((bit ^ 1) << 2).
+                var c0 = ((DequantizeSimd.ShiftRightBits(q0, shift) & three) - ((~DequantizeSimd.ShiftRightBits(hm0, step) & one) << 2)).AsSByte();
+                var c1 = ((DequantizeSimd.ShiftRightBits(q1, shift) & three) - ((~DequantizeSimd.ShiftRightBits(hm1, step) & one) << 2)).AsSByte();
+                DequantizeSimd.Scale16(c0, Vector128.Create(d * Q3_KScale(packed, 2 * step)), ref Unsafe.Add(ref yb, 32 * step));
+                DequantizeSimd.Scale16(c1, Vector128.Create(d * Q3_KScale(packed, (2 * step) + 1)), ref Unsafe.Add(ref yb, (32 * step) + 16));
+            }
+        }
+    }
+
+    public static void Q3_KScalar(ReadOnlySpan<byte> src, Span<float> dst)
+    {
         var blocks = dst.Length / QK;
         Span<int> scales = stackalloc int[16];
         for (var b = 0; b < blocks; b++)
         {
             var block = src.Slice(b * Q3_KBytes, Q3_KBytes);
             var d = FloatDequantizer.ReadHalf(block, 108);
-            var packed = block.Slice(96, 12);
-            for (var i = 0; i < 16; i++)
-            {
-                var low = i < 8 ? packed[i] & 0xF : packed[i - 8] >> 4;
-                var high = (packed[8 + (i % 4)] >> (2 * (i / 4))) & 3;
-                scales[i] = (low | (high << 4)) - 32;
-            }
+            Q3_KScales(block.Slice(96, 12), scales);
 
             var hm = block[..32];
             var y = dst.Slice(b * QK, QK);
@@ -186,6 +263,53 @@ internal static class KQuantDequantizer
     /// to high-nibble weight l. value = (d · scale) · q − dmin · min.
     /// </summary>
     public static void Q5_K(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            Q5_KVector128(src, dst);
+        }
+        else
+        {
+            Q5_KScalar(src, dst);
+        }
+    }
+
+    public static void Q5_KVector128(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var blocks = dst.Length / QK;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        var mask = Vector128.Create((byte)0x0F);
+        var one = Vector128.Create((byte)1);
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * Q5_KBytes;
+            var block = src.Slice(o, Q5_KBytes);
+            var d = FloatDequantizer.ReadHalf(block, 0);
+            var min = FloatDequantizer.ReadHalf(block, 2);
+            var scales = block.Slice(4, 12);
+            for (var j = 0; j < 4; j++)
+            {
+                var (sc1, m1) = ScaleMin(scales, 2 * j);
+                var (sc2, m2) = ScaleMin(scales, (2 * j) + 1);
+                var d1 = Vector128.Create(d * sc1);
+                var dm1 = Vector128.Create(min * m1);
+                var d2 = Vector128.Create(d * sc2);
+                var dm2 = Vector128.Create(min * m2);
+                ref var yy = ref Unsafe.Add(ref y, (b * QK) + (64 * j));
+                for (var h = 0; h < 32; h += 16)
+                {
+                    var q = DequantizeSimd.Load16(src, o + 48 + (32 * j) + h);
+                    var qh = DequantizeSimd.Load16(src, o + 16 + h);
+                    var lo = (q & mask) | ((DequantizeSimd.ShiftRightBits(qh, 2 * j) & one) << 4);
+                    var hi = Vector128.ShiftRightLogical(q, 4) | ((DequantizeSimd.ShiftRightBits(qh, (2 * j) + 1) & one) << 4);
+                    DequantizeSimd.ScaleSubtract16(lo.AsSByte(), d1, dm1, ref Unsafe.Add(ref yy, h));
+                    DequantizeSimd.ScaleSubtract16(hi.AsSByte(), d2, dm2, ref Unsafe.Add(ref yy, 32 + h));
+                }
+            }
+        }
+    }
+
+    public static void Q5_KScalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var blocks = dst.Length / QK;
         for (var b = 0; b < blocks; b++)
@@ -310,6 +434,26 @@ internal static class KQuantDequantizer
                 y[j] = d * (sbyte)block[4 + j];
             }
         }
+    }
+
+    /// <summary>
+    /// The sixteen Q3_K scales minus 32: low 4 bits of scale i in byte i (i &lt; 8) or the high nibble of byte i − 8,
+    /// high 2 bits at bit 2·(i / 4) of byte 8 + i % 4.
+    /// </summary>
+    private static void Q3_KScales(ReadOnlySpan<byte> packed, Span<int> scales)
+    {
+        for (var i = 0; i < 16; i++)
+        {
+            scales[i] = Q3_KScale(packed, i);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Q3_KScale(ReadOnlySpan<byte> packed, int i)
+    {
+        var low = (packed[i & 7] >> (4 * (i >> 3))) & 0xF;
+        var high = (packed[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
+        return (low | (high << 4)) - 32;
     }
 
     /// <summary>

@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace Gguf2Qnn.Gguf;
 
 /// <summary>
@@ -11,6 +15,35 @@ internal static class Mxfp4Dequantizer
     private static readonly int BlockBytes = GgmlTypeTraits.TypeSize(GgmlType.MXFP4);
 
     public static void MXFP4(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            MXFP4Vector128(src, dst);
+        }
+        else
+        {
+            MXFP4Scalar(src, dst);
+        }
+    }
+
+    public static void MXFP4Vector128(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var table = Vector128.Create(IqGrids.Mxfp4);
+        var mask = Vector128.Create((byte)0x0F);
+        var blocks = dst.Length / 32;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * BlockBytes;
+            var d = Vector128.Create(HalfScale(src[o]));
+            var q = DequantizeSimd.Load16(src, o + 1);
+            ref var yb = ref Unsafe.Add(ref y, b * 32);
+            DequantizeSimd.Scale16(DequantizeSimd.Lookup16(table, q & mask), d, ref yb);
+            DequantizeSimd.Scale16(DequantizeSimd.Lookup16(table, Vector128.ShiftRightLogical(q, 4)), d, ref Unsafe.Add(ref yb, 16));
+        }
+    }
+
+    public static void MXFP4Scalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var table = IqGrids.Mxfp4;
         var blocks = dst.Length / 32;

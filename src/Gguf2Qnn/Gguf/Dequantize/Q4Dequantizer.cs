@@ -62,6 +62,35 @@ internal static class Q4Dequantizer
 
     public static void Q4_1(ReadOnlySpan<byte> src, Span<float> dst)
     {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            Q4_1Vector128(src, dst);
+        }
+        else
+        {
+            Q4_1Scalar(src, dst);
+        }
+    }
+
+    public static void Q4_1Vector128(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var blocks = dst.Length / 32;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        var mask = Vector128.Create((byte)0x0F);
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * Q4_1Bytes;
+            var d = Vector128.Create(FloatDequantizer.ReadHalf(src, o));
+            var m = Vector128.Create(FloatDequantizer.ReadHalf(src, o + 2));
+            var q = DequantizeSimd.Load16(src, o + 4);
+            ref var yb = ref Unsafe.Add(ref y, b * 32);
+            DequantizeSimd.ScaleAdd16((q & mask).AsSByte(), d, m, ref yb);
+            DequantizeSimd.ScaleAdd16(Vector128.ShiftRightLogical(q, 4).AsSByte(), d, m, ref Unsafe.Add(ref yb, 16));
+        }
+    }
+
+    public static void Q4_1Scalar(ReadOnlySpan<byte> src, Span<float> dst)
+    {
         var blocks = dst.Length / 32;
         for (var b = 0; b < blocks; b++)
         {

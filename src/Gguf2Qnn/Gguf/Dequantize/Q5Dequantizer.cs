@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Gguf2Qnn.Gguf;
 
@@ -14,6 +17,61 @@ internal static class Q5Dequantizer
     private static readonly int Q5_1Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q5_1);
 
     public static void Q5_0(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            Q5Vector128(src, dst, Q5_0Bytes, hasMin: false);
+        }
+        else
+        {
+            Q5_0Scalar(src, dst);
+        }
+    }
+
+    public static void Q5_1(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        if (Vector128.IsHardwareAccelerated)
+        {
+            Q5Vector128(src, dst, Q5_1Bytes, hasMin: true);
+        }
+        else
+        {
+            Q5_1Scalar(src, dst);
+        }
+    }
+
+    /// <summary>Q5_0 (q − 16) · d and Q5_1 q · d + m, 32 weights per block, with the fifth bits spread by a byte shuffle.</summary>
+    public static void Q5Vector128(ReadOnlySpan<byte> src, Span<float> dst, int blockBytes, bool hasMin)
+    {
+        var blocks = dst.Length / 32;
+        ref var y = ref MemoryMarshal.GetReference(dst);
+        var mask = Vector128.Create((byte)0x0F);
+        var sixteen = Vector128.Create((sbyte)16);
+        var qhOffset = hasMin ? 4 : 2;
+        for (var b = 0; b < blocks; b++)
+        {
+            var o = b * blockBytes;
+            var d = Vector128.Create(FloatDequantizer.ReadHalf(src, o));
+            var qh = BinaryPrimitives.ReadUInt32LittleEndian(src[(o + qhOffset)..]);
+            var q = DequantizeSimd.Load16(src, o + qhOffset + 4);
+            var lo = ((q & mask) | DequantizeSimd.BitsToBytes(qh & 0xFFFF, 0x10)).AsSByte();
+            var hi = (Vector128.ShiftRightLogical(q, 4) | DequantizeSimd.BitsToBytes(qh >> 16, 0x10)).AsSByte();
+            ref var yb = ref Unsafe.Add(ref y, b * 32);
+            if (hasMin)
+            {
+                var m = Vector128.Create(FloatDequantizer.ReadHalf(src, o + 2));
+                DequantizeSimd.ScaleAdd16(lo, d, m, ref yb);
+                DequantizeSimd.ScaleAdd16(hi, d, m, ref Unsafe.Add(ref yb, 16));
+            }
+            else
+            {
+                DequantizeSimd.Scale16(lo - sixteen, d, ref yb);
+                DequantizeSimd.Scale16(hi - sixteen, d, ref Unsafe.Add(ref yb, 16));
+            }
+        }
+    }
+
+    public static void Q5_0Scalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var blocks = dst.Length / 32;
         for (var b = 0; b < blocks; b++)
@@ -32,7 +90,7 @@ internal static class Q5Dequantizer
         }
     }
 
-    public static void Q5_1(ReadOnlySpan<byte> src, Span<float> dst)
+    public static void Q5_1Scalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var blocks = dst.Length / 32;
         for (var b = 0; b < blocks; b++)
