@@ -9,7 +9,10 @@ namespace Gguf2Qnn.Gguf;
 /// A GGUF file (v2 or v3, little-endian), memory-mapped read-only (GGUF spec, "File Structure"). The header, metadata
 /// and tensor infos are parsed once on <see cref="Open(string)"/>; tensor data stay in the map and are handed out as spans.
 /// Every count, length, dimension, type id and offset is checked against the bytes that remain before anything is
-/// allocated or read.
+/// allocated or read, and parsing never allocates more than the file's length plus <see cref="MetadataAllocationSlack"/>
+/// (arrays of strings stay as bytes until first read): a file from an untrusted source can fail to open, never exhaust
+/// memory. Errors are <see cref="GgufFormatException"/> (corrupt: field name and byte offset) or
+/// <see cref="NotSupportedException"/> (GGUF v1, big-endian). For split models use <see cref="GgufModel"/>.
 /// </summary>
 public sealed unsafe class GgufFile : IGgufSource
 {

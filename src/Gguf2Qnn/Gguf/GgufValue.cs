@@ -25,7 +25,9 @@ public enum GgufValueType : uint
 /// One immutable GGUF metadata value. <see cref="Value"/> holds a boxed scalar, a <see cref="string"/>, or for arrays a
 /// typed .NET array (<c>byte[]</c>, <c>sbyte[]</c>, <c>ushort[]</c>, <c>short[]</c>, <c>uint[]</c>, <c>int[]</c>,
 /// <c>float[]</c>, <c>bool[]</c>, <c>string[]</c>, <c>ulong[]</c>, <c>long[]</c>, <c>double[]</c>, or
-/// <see cref="GgufValue"/><c>[]</c> for arrays of arrays).
+/// <see cref="GgufValue"/><c>[]</c> for arrays of arrays). Arrays of strings read from a file are decoded on the first
+/// access to <see cref="Value"/> (thread-safe; <see cref="Count"/> does not decode), so opening a file with a large
+/// vocabulary stays cheap.
 /// </summary>
 public sealed class GgufValue
 {

@@ -55,6 +55,15 @@ public sealed class DequantizerOracleTests
             GgmlNative.QuantizeChunk((int)type, x, packed, nRows: 1, nPerRow: n);
             AssertMatchesGgml(type, packed, n, $"{blocks} blocks quantized by ggml");
         }
+
+        // Several rows of 256·k weights in one ggml_quantize_chunk call (rows quantized independently, as llama-quantize does).
+        foreach (var (rows, perRow) in new[] { (3, 256), (2, 1024) })
+        {
+            var x = SeededWeights(rows * perRow, blockSize, seed: (int)type * 7 + perRow);
+            var packed = new byte[GgmlTypeTraits.RowSize(type, rows * perRow)];
+            Assert.Equal(packed.Length, GgmlNative.QuantizeChunk((int)type, x, packed, nRows: rows, nPerRow: perRow));
+            AssertMatchesGgml(type, packed, rows * perRow, $"{rows} rows of {perRow} quantized by ggml");
+        }
     }
 
     [Theory]

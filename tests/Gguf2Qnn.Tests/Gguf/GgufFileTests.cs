@@ -5,7 +5,7 @@ using Xunit;
 namespace Gguf2Qnn.Tests.Gguf;
 
 [Trait("Category", "Gguf")]
-public class GgufFileTests
+public class GgufFileTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void ReadsStories260KHeaderAndHyperParameters()
@@ -292,6 +292,43 @@ public class GgufFileTests
         Assert.Equal(disk.Metadata.Keys, memory.Metadata.Keys);
         Assert.Equal(disk.DataOffset, memory.DataOffset);
         Assert.Equal(disk.DequantizeTensor(disk.Tensors[^1]), memory.DequantizeTensor(memory.Tensors[^1]));
+    }
+
+    [Fact]
+    public void OpensTheMetadataOfA151936TokenVocabularyInUnder50MsWarm()
+    {
+        // Qwen2's vocabulary size; tokens, scores, token types and merges written with the project's writer.
+        const int vocab = 151_936;
+        var tokens = Enumerable.Range(0, vocab).Select(i => i % 7 == 0 ? $"Ġtök{i}" : $"t{i}").ToArray();
+        var merges = Enumerable.Range(0, vocab - 549).Select(i => $"t{i} t{i + 1}").ToArray();
+        var w = new GgufWriter();
+        w.AddString(GgufKeys.Architecture, "qwen2");
+        w.AddString(GgufKeys.TokenizerModel, "gpt2");
+        w.AddStringArray(GgufKeys.Tokens, tokens);
+        w.AddFloat32Array(GgufKeys.Scores, new float[vocab]);
+        w.AddInt32Array(GgufKeys.TokenType, Enumerable.Repeat(1, vocab).ToArray());
+        w.AddStringArray(GgufKeys.Merges, merges);
+        var path = Path.Combine(TestPaths.NewTempDir("gguf-vocab"), "qwen2-vocab.gguf");
+        w.WriteTo(path);
+
+        var open = double.MaxValue;
+        var openAndDecode = double.MaxValue;
+        for (var run = 0; run < 4; run++)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            using var f = GgufFile.Open(path);
+            open = Math.Min(open, clock.Elapsed.TotalMilliseconds);
+            Assert.Equal(tokens[^1], f.GetStringArray(GgufKeys.Tokens)[^1]);
+            Assert.Equal(merges.Length, f.GetStringArray(GgufKeys.Merges).Length);
+            openAndDecode = Math.Min(openAndDecode, clock.Elapsed.TotalMilliseconds);
+        }
+
+        output.WriteLine($"open {open:F2} ms; open + decode tokens and merges {openAndDecode:F1} ms (best of 4)");
+
+        // The 50 ms bound is for optimized code (CI runs -c Release); a Debug build of the library gets 5× the time.
+        var optimized = !(typeof(GgufFile).Assembly.GetCustomAttributes(typeof(System.Diagnostics.DebuggableAttribute), false)
+            .OfType<System.Diagnostics.DebuggableAttribute>().FirstOrDefault()?.IsJITOptimizerDisabled ?? false);
+        Assert.True(open <= (optimized ? 50 : 250), $"opening took {open:F1} ms (optimized: {optimized})");
     }
 
     private static string WriteTemp(byte[] bytes)
