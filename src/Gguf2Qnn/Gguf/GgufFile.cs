@@ -254,11 +254,16 @@ public sealed unsafe class GgufFile : IGgufSource
     }
 
     /// <summary>A tensor's weights as float32, row-major with ne[0] contiguous.</summary>
-    /// <exception cref="NotSupportedException">The tensor's type has no dequantizer yet.</exception>
+    /// <exception cref="NotSupportedException">The tensor has more weights than one .NET array holds (read it by rows with <see cref="GetTensorRows"/>).</exception>
     public float[] DequantizeTensor(GgufTensorInfo tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        var result = new float[checked((int)tensor.ElementCount)];
+        if (tensor.ElementCount > Array.MaxLength)
+        {
+            throw new NotSupportedException($"Tensor '{tensor.Name}' has {tensor.ElementCount} weights, more than one array holds; dequantize it by rows.");
+        }
+
+        var result = new float[tensor.ElementCount];
         Dequantizer.Dequantize(tensor.Type, GetTensorBytes(tensor), result);
         return result;
     }

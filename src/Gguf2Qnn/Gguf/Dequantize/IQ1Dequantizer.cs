@@ -9,7 +9,8 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class IQ1Dequantizer
 {
-    private const int QK = 256;
+    /// <summary>Weights per super-block (256 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int QK = GgmlTypeTraits.BlockSize(GgmlType.IQ1_S);
     private const float Delta = 0.125f;
     private static readonly int Iq1sBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ1_S);
     private static readonly int Iq1mBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ1_M);

@@ -10,7 +10,8 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class IQ2Dequantizer
 {
-    private const int QK = 256;
+    /// <summary>Weights per super-block (256 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int QK = GgmlTypeTraits.BlockSize(GgmlType.IQ2_XXS);
     private static readonly int Iq2xxsBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ2_XXS);
     private static readonly int Iq2xsBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ2_XS);
     private static readonly int Iq2sBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ2_S);

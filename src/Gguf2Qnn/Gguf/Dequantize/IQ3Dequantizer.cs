@@ -8,7 +8,8 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class IQ3Dequantizer
 {
-    private const int QK = 256;
+    /// <summary>Weights per super-block (256 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int QK = GgmlTypeTraits.BlockSize(GgmlType.IQ3_XXS);
     private static readonly int Iq3xxsBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ3_XXS);
     private static readonly int Iq3sBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ3_S);
 

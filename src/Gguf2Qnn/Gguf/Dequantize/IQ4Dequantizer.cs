@@ -11,7 +11,11 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class IQ4Dequantizer
 {
-    private const int QK = 256;
+    /// <summary>Weights per block (32 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int Block32 = GgmlTypeTraits.BlockSize(GgmlType.IQ4_NL);
+
+    /// <summary>Weights per super-block (256 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int QK = GgmlTypeTraits.BlockSize(GgmlType.IQ4_XS);
     private static readonly int Iq4nlBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ4_NL);
     private static readonly int Iq4xsBytes = GgmlTypeTraits.TypeSize(GgmlType.IQ4_XS);
 
@@ -32,7 +36,7 @@ internal static class IQ4Dequantizer
     {
         var table = Vector128.Create(IqGrids.Iq4nl);
         var mask = Vector128.Create((byte)0x0F);
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         ref var y = ref MemoryMarshal.GetReference(dst);
         for (var b = 0; b < blocks; b++)
         {
@@ -48,7 +52,7 @@ internal static class IQ4Dequantizer
     public static void IQ4_NLScalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var table = IqGrids.Iq4nl;
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         for (var b = 0; b < blocks; b++)
         {
             var block = src.Slice(b * Iq4nlBytes, Iq4nlBytes);

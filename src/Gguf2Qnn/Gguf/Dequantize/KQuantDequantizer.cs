@@ -13,7 +13,8 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class KQuantDequantizer
 {
-    private const int QK = 256;
+    /// <summary>Weights per super-block (256 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int QK = GgmlTypeTraits.BlockSize(GgmlType.Q4_K);
     private static readonly int Q2_KBytes = GgmlTypeTraits.TypeSize(GgmlType.Q2_K);
     private static readonly int Q3_KBytes = GgmlTypeTraits.TypeSize(GgmlType.Q3_K);
     private static readonly int Q4_KBytes = GgmlTypeTraits.TypeSize(GgmlType.Q4_K);

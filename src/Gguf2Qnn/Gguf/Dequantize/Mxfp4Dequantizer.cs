@@ -12,6 +12,9 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class Mxfp4Dequantizer
 {
+    /// <summary>Weights per block (32 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int Block32 = GgmlTypeTraits.BlockSize(GgmlType.MXFP4);
+
     private static readonly int BlockBytes = GgmlTypeTraits.TypeSize(GgmlType.MXFP4);
 
     public static void MXFP4(ReadOnlySpan<byte> src, Span<float> dst)
@@ -30,7 +33,7 @@ internal static class Mxfp4Dequantizer
     {
         var table = Vector128.Create(IqGrids.Mxfp4);
         var mask = Vector128.Create((byte)0x0F);
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         ref var y = ref MemoryMarshal.GetReference(dst);
         for (var b = 0; b < blocks; b++)
         {
@@ -46,7 +49,7 @@ internal static class Mxfp4Dequantizer
     public static void MXFP4Scalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
         var table = IqGrids.Mxfp4;
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         for (var b = 0; b < blocks; b++)
         {
             var block = src.Slice(b * BlockBytes, BlockBytes);

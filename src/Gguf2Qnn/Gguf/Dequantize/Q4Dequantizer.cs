@@ -11,6 +11,9 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class Q4Dequantizer
 {
+    /// <summary>Weights per block (32 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int Block32 = GgmlTypeTraits.BlockSize(GgmlType.Q4_1);
+
     private static readonly int Q4_0Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q4_0);
     private static readonly int Q4_0Weights = GgmlTypeTraits.BlockSize(GgmlType.Q4_0);
     private static readonly int Q4_1Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q4_1);
@@ -74,7 +77,7 @@ internal static class Q4Dequantizer
 
     public static void Q4_1Vector128(ReadOnlySpan<byte> src, Span<float> dst)
     {
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         ref var y = ref MemoryMarshal.GetReference(dst);
         var mask = Vector128.Create((byte)0x0F);
         for (var b = 0; b < blocks; b++)
@@ -91,7 +94,7 @@ internal static class Q4Dequantizer
 
     public static void Q4_1Scalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         for (var b = 0; b < blocks; b++)
         {
             var block = src.Slice(b * Q4_1Bytes, Q4_1Bytes);

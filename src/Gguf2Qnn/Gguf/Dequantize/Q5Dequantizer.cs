@@ -13,6 +13,9 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class Q5Dequantizer
 {
+    /// <summary>Weights per block (32 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int Block32 = GgmlTypeTraits.BlockSize(GgmlType.Q5_0);
+
     private static readonly int Q5_0Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q5_0);
     private static readonly int Q5_1Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q5_1);
 
@@ -43,7 +46,7 @@ internal static class Q5Dequantizer
     /// <summary>Q5_0 (q − 16) · d and Q5_1 q · d + m, 32 weights per block, with the fifth bits spread by a byte shuffle.</summary>
     public static void Q5Vector128(ReadOnlySpan<byte> src, Span<float> dst, int blockBytes, bool hasMin)
     {
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         ref var y = ref MemoryMarshal.GetReference(dst);
         var mask = Vector128.Create((byte)0x0F);
         var sixteen = Vector128.Create((sbyte)16);
@@ -73,7 +76,7 @@ internal static class Q5Dequantizer
 
     public static void Q5_0Scalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         for (var b = 0; b < blocks; b++)
         {
             var block = src.Slice(b * Q5_0Bytes, Q5_0Bytes);
@@ -92,7 +95,7 @@ internal static class Q5Dequantizer
 
     public static void Q5_1Scalar(ReadOnlySpan<byte> src, Span<float> dst)
     {
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         for (var b = 0; b < blocks; b++)
         {
             var block = src.Slice(b * Q5_1Bytes, Q5_1Bytes);

@@ -11,6 +11,9 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class Q8Dequantizer
 {
+    /// <summary>Weights per block (32 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int Block32 = GgmlTypeTraits.BlockSize(GgmlType.Q8_0);
+
     private static readonly int Q8_0Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q8_0);
     private static readonly int Q8_1Bytes = GgmlTypeTraits.TypeSize(GgmlType.Q8_1);
 
@@ -30,7 +33,7 @@ internal static class Q8Dequantizer
 
     public static void Q8_0Vector128(ReadOnlySpan<byte> src, Span<float> dst)
     {
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         ref var y = ref MemoryMarshal.GetReference(dst);
         for (var b = 0; b < blocks; b++)
         {
@@ -46,7 +49,7 @@ internal static class Q8Dequantizer
 
     private static void Scalar(ReadOnlySpan<byte> src, Span<float> dst, int blockBytes, int qsOffset)
     {
-        var blocks = dst.Length / 32;
+        var blocks = dst.Length / Block32;
         for (var b = 0; b < blocks; b++)
         {
             var block = src.Slice(b * blockBytes, blockBytes);

@@ -6,7 +6,8 @@ namespace Gguf2Qnn.Gguf;
 /// </summary>
 internal static class TernaryDequantizer
 {
-    private const int QK = 256;
+    /// <summary>Weights per super-block (256 for every type of this family, from <see cref="GgmlTypeTraits"/>).</summary>
+    private static readonly int QK = GgmlTypeTraits.BlockSize(GgmlType.TQ1_0);
     private static readonly int Tq1Bytes = GgmlTypeTraits.TypeSize(GgmlType.TQ1_0);
     private static readonly int Tq2Bytes = GgmlTypeTraits.TypeSize(GgmlType.TQ2_0);
 
