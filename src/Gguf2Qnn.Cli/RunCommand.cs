@@ -110,7 +110,7 @@ internal static class RunCommand
         using var tokFile = GgufFile.Open(Path.Combine(artifactDir, TokenizerArtifact.FileName));
         var tokenizer = GgufTokenizer.Create(tokFile);
         var promptIds = tokenizer.Encode(prompt, tokenizer.AddBosToken);
-        using var lm = OnnxCausalLm.Open(artifactDir);
+        using var lm = CausalLm.Open(artifactDir);
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();

@@ -15,7 +15,7 @@ namespace Gguf2Qnn.Runtime;
 /// new block, and <c>position_ids_cos/sin</c> are rows of <c>rotary_cos_sin.bin</c> at the tokens' positions.
 /// Generation stops when the context is full. Not thread-safe.
 /// </summary>
-public sealed class QnnStaticCausalLm : IDisposable
+public sealed class QnnStaticCausalLm : ICausalLm
 {
     private readonly QnnModelLayout _layout;
     private readonly InferenceSession[][] _sessions; // [part][0 = AR-N, 1 = AR-1]
@@ -91,6 +91,10 @@ public sealed class QnnStaticCausalLm : IDisposable
             throw;
         }
     }
+
+    /// <summary>Logits of every position, all through AR-N windows (the device's prompt path).</summary>
+    /// <exception cref="ArgumentException">No tokens, more than the context, or a token outside the vocabulary.</exception>
+    public float[][] EvaluateLogits(IReadOnlyList<int> tokens) => EvaluateLogits(tokens, tokens?.Count ?? 0);
 
     /// <summary>
     /// Logits of every position: the first <paramref name="prefillLength"/> tokens through AR-N windows, the rest as

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Gguf2Qnn.Cli;
 using Gguf2Qnn.Conversion;
 using Gguf2Qnn.Qnn;
 using Gguf2Qnn.Reference;
@@ -118,6 +120,50 @@ public sealed class QnnTargetAgreementTests(QnnModelsFixture models, ITestOutput
         Assert.All(layout.Parts, p => Assert.True(p.WeightBytes < 2_000_000_000));
         Assert.Equal(name == "stories" ? 1 : 2, layout.Parts.Count);
         Assert.All(layout.Parts, p => Assert.Equal(2, p.Graphs.Count));
+    }
+
+    [Theory]
+    [InlineData("stories")]
+    [InlineData("qwen2-q4_0")]
+    public void VerifyOnTheQnnFolderMeetsTop1Of99Percent(string name)
+    {
+        var (gguf, dir) = models.Get(name);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = GgufCli.Run(["verify", gguf, "--onnx", dir, "--json"], stdout, stderr);
+        output.WriteLine(stdout.ToString());
+        output.WriteLine(stderr.ToString());
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Contains("qnn target", stderr.ToString(), StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(stdout.ToString());
+        Assert.True(json.RootElement.GetProperty("positions").GetInt32() >= 500);
+        Assert.True(json.RootElement.GetProperty("top1_agreement").GetDouble() >= 0.99);
+    }
+
+    [Theory]
+    [InlineData("stories", "Once upon a time")]
+    [InlineData("qwen2-q4_0", " once upon a time there was")]
+    public void RunOnTheQnnFolderGivesLlamaCppsGreedyTokens(string name, string prompt)
+    {
+        var (gguf, dir) = models.Get(name);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = GgufCli.Run(["run", dir, "--prompt", prompt, "-n", "24", "--greedy", "--json"], stdout, stderr);
+        output.WriteLine(stdout.ToString());
+        Assert.True(code == 0, stderr.ToString());
+        using var json = JsonDocument.Parse(stdout.ToString());
+        var promptIds = json.RootElement.GetProperty("prompt_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var tokens = json.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, FlashAttention = false });
+        Assert.Equal(reference.Tokenize(prompt, addSpecial: true, parseSpecial: false), promptIds);
+        // run does not print the end-of-generation token that stops it; llama.cpp's greedy list ends with it.
+        var expected = reference.GenerateGreedy(promptIds, 24, stopAtEndOfGeneration: true);
+        if (expected.Length > 0 && reference.EndOfGenerationTokens.Contains(expected[^1]))
+        {
+            expected = expected[..^1];
+        }
+
+        Assert.Equal(expected, tokens);
     }
 
     private sealed class TestOutputWriter(ITestOutputHelper helper) : StringWriter
