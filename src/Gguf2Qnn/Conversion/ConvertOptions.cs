@@ -29,6 +29,17 @@ public enum WeightFormat
     F32,
 }
 
+/// <summary>Activation (and graph I/O) type of the qnn target's graphs (<c>convert --activations</c>).</summary>
+public enum QnnActivations
+{
+    /// <summary>float32 graphs; the QNN EP runs them in fp16 on HTP with <c>enable_htp_fp16_precision=1</c>.</summary>
+    Float32,
+
+    /// <summary>float16 graph inputs, outputs, KV cache, weights other than MatMulNBits blocks, and every intermediate
+    /// tensor (<c>--activations fp16</c>).</summary>
+    Float16,
+}
+
 /// <summary>
 /// Adds files to the artifact folder while it is still the temporary staging folder, before it is renamed into
 /// place (the tokenizer export plugs in here).
@@ -86,6 +97,9 @@ public sealed record ConvertOptions
 
     /// <summary>QNN target: accept an HTP op coverage under 100% (the uncovered nodes would run on the CPU EP).</summary>
     public bool AllowCpuFallback { get; init; }
+
+    /// <summary>QNN target: activation and graph I/O type. Default <see cref="QnnActivations.Float32"/>.</summary>
+    public QnnActivations Activations { get; init; } = QnnActivations.Float32;
 
     /// <summary>QNN target: the Snapdragon SoC name recorded for compile (8gen3, 8elite, xelite...), or null.</summary>
     public string? Soc { get; init; }

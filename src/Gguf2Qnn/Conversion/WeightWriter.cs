@@ -37,6 +37,14 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
     /// float32 (false: the QNN EP lowers MatMulNBits on HTP for 2/4-bit weights only).</summary>
     public bool PackQ8_0 { get; init; } = true;
 
+    /// <summary>
+    /// Store every float weight as float16 for graphs whose activations are float16 (qnn target,
+    /// <c>--activations fp16</c>): norm weights, biases and the embedding table as float16, MatMulNBits scales as
+    /// float16 (the type of input A), dequantized linear weights as float16 [K, N] consumed by MatMul without a Cast.
+    /// Each tensor's largest rounding error is recorded in its <see cref="TensorMapping"/>.
+    /// </summary>
+    public bool Float16Activations { get; init; }
+
     /// <summary>Called after each tensor is written (progress reporting).</summary>
     public Action<TensorMapping>? TensorWritten { get; init; }
 
@@ -56,7 +64,7 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
         float[] w = DequantizeAll(tensor);
         string name = OnnxNames.Initializer(node, "weight");
         double maxError = 0;
-        bool f16 = format == WeightFormat.F16;
+        bool f16 = format == WeightFormat.F16 || Float16Activations;
         if (f16)
         {
             graph.AddInitializer(name, DataType.Float16, [k, n], sink => WriteTransposed<Half>(sink, w, n, k, x => (Half)x));
@@ -71,7 +79,7 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
         }
 
         string encoding = (f16 ? "float16" : "float32") + "[K,N] (transposed)";
-        Record(tensor, f16 ? "Cast+MatMul" : "MatMul", [name], encoding, maxError);
+        Record(tensor, f16 && !Float16Activations ? "Cast+MatMul" : "MatMul", [name], encoding, maxError);
         return new LinearWeight(f16 ? LinearEncoding.Float16 : LinearEncoding.Float32, name, null, 0, k, n);
     }
 
@@ -80,8 +88,24 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
     {
         RequireShape(tensor, length);
         float[] v = DequantizeAll(tensor);
+        string shape = "[" + length.ToString(CultureInfo.InvariantCulture) + "]";
+        if (Float16Activations)
+        {
+            var h = new Half[length];
+            double maxError = 0;
+            for (int i = 0; i < length; i++)
+            {
+                h[i] = (Half)v[i];
+                maxError = Math.Max(maxError, Math.Abs((double)v[i] - (float)h[i]));
+            }
+
+            graph.AddInitializer<Half>(name, DataType.Float16, [length], h);
+            Record(tensor, op, [name], "float16" + shape, maxError);
+            return name;
+        }
+
         graph.AddInitializer<float>(name, DataType.Float, [length], v);
-        Record(tensor, op, [name], "float32[" + length.ToString(CultureInfo.InvariantCulture) + "]", 0);
+        Record(tensor, op, [name], "float32" + shape, 0);
         return name;
     }
 
@@ -90,6 +114,32 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
     {
         RequireShape(tensor, hidden, vocab);
         RequireDequantizer(tensor);
+        if (Float16Activations)
+        {
+            double maxError = 0;
+            graph.AddInitializer(name, DataType.Float16, [vocab, hidden], sink =>
+            {
+                int rowsPerSlice = RowsPerSlice(tensor);
+                var buffer = new float[(long)rowsPerSlice * hidden];
+                var half = new Half[buffer.Length];
+                for (long row = 0; row < vocab; row += rowsPerSlice)
+                {
+                    int rows = (int)Math.Min(rowsPerSlice, vocab - row);
+                    var dst = buffer.AsSpan(0, rows * hidden);
+                    Dequantizer.Dequantize(tensor.Type, gguf.GetTensorRows(tensor, row, rows), dst);
+                    for (int i = 0; i < dst.Length; i++)
+                    {
+                        half[i] = (Half)dst[i];
+                        maxError = Math.Max(maxError, Math.Abs((double)dst[i] - (float)half[i]));
+                    }
+
+                    sink.Write<Half>(half.AsSpan(0, dst.Length));
+                }
+            });
+            Record(tensor, "Gather", [name], "float16[vocab,hidden]", maxError);
+            return name;
+        }
+
         graph.AddInitializer(name, DataType.Float, [vocab, hidden], sink =>
         {
             int rowsPerSlice = RowsPerSlice(tensor);
@@ -139,18 +189,44 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
                 sink.WriteBytes(packed.AsSpan(0, rows * blocksPerRow * blob));
             }
         });
-        graph.AddInitializer(sName, DataType.Float, [n, blocksPerRow], sink =>
+        double scaleError = 0;
+        if (Float16Activations)
         {
-            for (long row = 0; row < n; row += rowsPerSlice)
+            // Q4_0/Q8_0 block scales are float16 in the GGUF, so this is exact; the error is measured anyway.
+            var half = new Half[scales.Length];
+            graph.AddInitializer(sName, DataType.Float16, [n, blocksPerRow], sink =>
             {
-                int rows = (int)Math.Min(rowsPerSlice, n - row);
-                Pack(row, rows);
-                sink.Write<float>(scales.AsSpan(0, rows * blocksPerRow));
-            }
-        });
+                for (long row = 0; row < n; row += rowsPerSlice)
+                {
+                    int rows = (int)Math.Min(rowsPerSlice, n - row);
+                    Pack(row, rows);
+                    for (int i = 0; i < rows * blocksPerRow; i++)
+                    {
+                        half[i] = (Half)scales[i];
+                        scaleError = Math.Max(scaleError, Math.Abs((double)scales[i] - (float)half[i]));
+                    }
 
-        string encoding = string.Create(CultureInfo.InvariantCulture, $"MatMulNBits bits={bits} block_size=32 B[N,K/32,{blob}] scales[N,K/32] zero_point={(bits == 4 ? 8 : 128)}");
-        Record(tensor, "MatMulNBits", [bName, sName], encoding, 0);
+                    sink.Write<Half>(half.AsSpan(0, rows * blocksPerRow));
+                }
+            });
+        }
+        else
+        {
+            graph.AddInitializer(sName, DataType.Float, [n, blocksPerRow], sink =>
+            {
+                for (long row = 0; row < n; row += rowsPerSlice)
+                {
+                    int rows = (int)Math.Min(rowsPerSlice, n - row);
+                    Pack(row, rows);
+                    sink.Write<float>(scales.AsSpan(0, rows * blocksPerRow));
+                }
+            });
+        }
+
+        // A weight's error bound: |d − d'| · max|q − zero_point| (8 for 4-bit, 128 for 8-bit).
+        double maxError = scaleError * (bits == 4 ? 8 : 128);
+        string encoding = string.Create(CultureInfo.InvariantCulture, $"MatMulNBits bits={bits} block_size=32 B[N,K/32,{blob}] scales{(Float16Activations ? " float16" : string.Empty)}[N,K/32] zero_point={(bits == 4 ? 8 : 128)}");
+        Record(tensor, "MatMulNBits", [bName, sName], encoding, maxError);
         return new LinearWeight(LinearEncoding.NBits, bName, sName, bits, k, n);
     }
 
