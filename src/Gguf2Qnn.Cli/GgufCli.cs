@@ -17,15 +17,21 @@ public static class GgufCli
     /// <summary>Exit code: bad usage or bad input (missing file, not a GGUF, unsupported model).</summary>
     public const int BadInput = 2;
 
-    /// <summary>Parses <paramref name="args"/> and runs the command, writing to the given writers.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>Parses <paramref name="args"/> and runs the command, writing to the given writers (no input: <c>chat</c> sees end of input).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, TextReader.Null);
+
+    /// <summary>Parses <paramref name="args"/> and runs the command, reading interactive input (<c>chat</c>) from <paramref name="stdin"/>.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, TextReader stdin)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var io = new CliIO(stdout, stderr);
+        var io = new CliIO(stdout, stderr, stdin);
         var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: the demo (a small qwen2 model built, converted and run).");
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
         root.Subcommands.Add(RunCommand.Create(io));
+        root.Subcommands.Add(TokenizeCommand.CreateTokenize(io));
+        root.Subcommands.Add(TokenizeCommand.CreateDetokenize(io));
+        root.Subcommands.Add(ChatCommand.Create(io));
         root.Subcommands.Add(VerifyCommand.Create(io));
         root.Subcommands.Add(BenchCommand.Create(io));
         root.Subcommands.Add(MakeWorkloadCommand.Create(io));
@@ -59,7 +65,7 @@ public static class GgufCli
     /// <summary>Maps input problems to exit code 2 and tool or runtime failures to 1.</summary>
     private static int? Classify(Exception ex) => ex switch
     {
-        FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException => BadInput,
+        FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException or Tokenization.ChatTemplates.TemplateException => BadInput,
         CliException c => c.ExitCode,
         Reference.LlamaCppException => WorkFailed,
         Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException or InvalidOperationException => WorkFailed,
@@ -73,8 +79,15 @@ public static class GgufCli
     }
 }
 
-/// <summary>The writers a command prints to.</summary>
-public sealed record CliIO(TextWriter Out, TextWriter Err);
+/// <summary>The writers a command prints to, and the reader interactive commands read from.</summary>
+/// <param name="Out">Standard output: results.</param>
+/// <param name="Err">Standard error: progress, prompts, diagnostics.</param>
+/// <param name="In">Standard input (null: none, as at end of input).</param>
+public sealed record CliIO(TextWriter Out, TextWriter Err, TextReader? In = null)
+{
+    /// <summary><see cref="In"/>, or an empty reader.</summary>
+    public TextReader Input => In ?? TextReader.Null;
+}
 
 /// <summary>A failure with a chosen exit code and a one-line message.</summary>
 public sealed class CliException(string message, int exitCode) : Exception(message)

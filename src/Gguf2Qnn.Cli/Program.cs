@@ -2,5 +2,5 @@ namespace Gguf2Qnn.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args) => GgufCli.Run(args, Console.Out, Console.Error);
+    private static int Main(string[] args) => GgufCli.Run(args, Console.Out, Console.Error, Console.In);
 }

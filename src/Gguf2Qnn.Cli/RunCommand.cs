@@ -8,11 +8,12 @@ using Gguf2Qnn.Demo;
 using Gguf2Qnn.Gguf;
 using Gguf2Qnn.Runtime;
 using Gguf2Qnn.Tokenization;
+using Gguf2Qnn.Tokenization.ChatTemplates;
 
 namespace Gguf2Qnn.Cli;
 
 /// <summary>
-/// <c>gguf2qnn run [MODEL] [--prompt TEXT] [-n N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json]</c>.
+/// <c>gguf2qnn run [MODEL] [--prompt TEXT] [--chat [--system TEXT]] [-n N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json]</c>.
 /// MODEL is a .gguf (converted into a cache folder on first use) or an artifact folder; with no MODEL, the demo model.
 /// </summary>
 internal static class RunCommand
@@ -24,37 +25,38 @@ internal static class RunCommand
     {
         var model = new Argument<string?>("MODEL") { Description = "A .gguf file or an artifact folder written by convert. Omitted: the built-in demo model.", Arity = ArgumentArity.ZeroOrOne };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Text to continue (default: \"" + DefaultPrompt + "\")." };
-        var n = new Option<int>("-n", "--max-new-tokens") { Description = "Tokens to generate.", DefaultValueFactory = _ => 64 };
-        var greedy = new Option<bool>("--greedy") { Description = "Arg-max decoding (the default unless --temperature is given)." };
-        var temperature = new Option<float?>("--temperature") { Description = "Sampling temperature (> 0 turns sampling on)." };
-        var topK = new Option<int>("--top-k") { Description = "Keep the K most likely tokens (0: all).", DefaultValueFactory = _ => 40 };
-        var topP = new Option<float>("--top-p") { Description = "Keep the smallest set whose probability reaches P.", DefaultValueFactory = _ => 0.95f };
-        var seed = new Option<int>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 42 };
         var json = new Option<bool>("--json") { Description = "Print {\"prompt_tokens\":[…],\"tokens\":[…],\"text\":\"…\"}." };
-        var ep = new Option<string>("--ep") { Description = "Execution provider: cpu.", DefaultValueFactory = _ => "cpu" };
-        ep.AcceptOnlyFromAmong("cpu", "qnn", "cuda", "dml");
-        var cmd = new Command("run", "Generate text from a model.") { model, prompt, n, greedy, temperature, topK, topP, seed, json, ep };
+        var chat = new Option<bool>("--chat") { Description = "Wrap the prompt as a user message in the model's chat template (tokenizer.chat_template) and print the assistant's reply." };
+        var system = new Option<string?>("--system") { Description = "With --chat: a system message before the prompt." };
+        var generation = new GenerationCliOptions(defaultMaxNewTokens: 64);
+        var cmd = new Command("run", "Generate text from a model.") { model, prompt, json, chat, system };
+        generation.AddTo(cmd);
         cmd.SetAction(p =>
         {
-            if (p.GetValue(ep) != "cpu")
+            var options = generation.Read(p);
+            var path = p.GetValue(model);
+            var text = p.GetValue(prompt);
+            if (!p.GetValue(chat))
             {
-                throw new CliException($"--ep {p.GetValue(ep)}: this build runs on ONNX Runtime's CPU execution provider only (Microsoft.ML.OnnxRuntime for linux/win/osx x64 and arm64 ships no {p.GetValue(ep)} provider); use --ep cpu.", GgufCli.WorkFailed);
+                return path is null
+                    ? RunDemo(io, options, text, p.GetValue(json))
+                    : Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json));
             }
 
-            var t = p.GetValue(temperature);
-            var options = new GenerationOptions
+            if (path is null)
             {
-                MaxNewTokens = p.GetValue(n),
-                Greedy = p.GetValue(greedy) || t is null or <= 0,
-                Temperature = t is > 0 ? t.Value : 1.0f,
-                TopK = p.GetValue(topK),
-                TopP = p.GetValue(topP),
-                Seed = p.GetValue(seed),
-            };
-            var path = p.GetValue(model);
-            return path is null
-                ? RunDemo(io, options, p.GetValue(prompt), p.GetValue(json))
-                : Generate(io, ResolveArtifacts(io, path), options, p.GetValue(prompt) ?? DefaultPrompt, p.GetValue(json));
+                throw new CliException("run --chat needs a MODEL with a chat template.", GgufCli.BadInput);
+            }
+
+            ChatCommand.RequireTemplate(path);
+            var messages = new List<ChatMessage>();
+            if (p.GetValue(system) is { } sys)
+            {
+                messages.Add(ChatMessage.System(sys));
+            }
+
+            messages.Add(ChatMessage.User(text ?? DefaultPrompt));
+            return Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json), messages);
         });
         return cmd;
     }
@@ -105,17 +107,32 @@ internal static class RunCommand
         return dir;
     }
 
-    internal static int Generate(CliIO io, string artifactDir, GenerationOptions options, string prompt, bool json)
+    /// <summary>
+    /// Generates after <paramref name="prompt"/> (tokenized with the model's BOS choice) or, when
+    /// <paramref name="chat"/> is given, after that conversation rendered with the model's chat template and
+    /// <c>add_generation_prompt</c>; in chat mode only the reply is printed.
+    /// </summary>
+    internal static int Generate(CliIO io, string artifactDir, GenerationOptions options, string prompt, bool json, IReadOnlyList<ChatMessage>? chat = null)
     {
         using var tokFile = GgufFile.Open(Path.Combine(artifactDir, TokenizerArtifact.FileName));
         var tokenizer = GgufTokenizer.Create(tokFile);
-        var promptIds = tokenizer.Encode(prompt, tokenizer.AddBosToken);
+        int[] promptIds;
+        if (chat is null)
+        {
+            promptIds = tokenizer.Encode(prompt, tokenizer.AddBosToken);
+        }
+        else
+        {
+            var template = ChatTemplate.FromGguf(tokFile) ?? throw ChatCommand.NoTemplate(artifactDir);
+            promptIds = ChatPrompt.Encode(tokenizer, ChatPrompt.Render(template, tokenizer, chat, addGenerationPrompt: true));
+        }
+
         using var lm = CausalLm.Open(artifactDir);
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();
         var text = new StringBuilder();
-        if (!json)
+        if (!json && chat is null)
         {
             io.Out.Write(prompt);
         }

@@ -109,9 +109,11 @@ public sealed record ConvertOptions
 
     /// <summary>
     /// Extra files written into the staging folder before it is renamed into place. The default writes
-    /// <c>tokenizer.gguf</c> (<see cref="Artifacts.TokenizerArtifact"/>), which <c>gguf2qnn run</c> needs.
+    /// <c>tokenizer.gguf</c> (<see cref="Artifacts.TokenizerArtifact"/>), which <c>gguf2qnn run</c> needs, and
+    /// <c>tokenizer.json</c> + <c>tokenizer_config.json</c> (<see cref="Artifacts.HuggingFaceTokenizerArtifact"/>).
     /// </summary>
-    public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } = [Artifacts.TokenizerArtifact.Instance];
+    public IReadOnlyList<IArtifactWriter> ArtifactWriters { get; init; } =
+        [Artifacts.TokenizerArtifact.Instance, Artifacts.HuggingFaceTokenizerArtifact.Instance];
 
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">An empty path.</exception>

@@ -332,6 +332,13 @@ public abstract class GgufTokenizer
 
     private protected TokenAttributes AttributesOf(int id) => _attributes[id];
 
+    /// <summary>llama.cpp's attributes of token <paramref name="id"/> (for the Hugging Face export).</summary>
+    internal TokenAttributes GetAttributes(int id)
+    {
+        CheckId(id);
+        return _attributes[id];
+    }
+
     internal ReadOnlySpan<byte> PieceBytes(int id, bool renderSpecial)
     {
         CheckId(id);

@@ -33,7 +33,7 @@ internal sealed class Gpt2BpeTokenizer : GgufTokenizer
             TokenizerThrowHelper.ThrowInvalidVocab("tokenizer.ggml.merges is required for the gpt2 tokenizer model.");
         }
 
-        PreTokenizerFamily = spec.Family;
+        Spec = spec;
         _ignoreMerges = spec.IgnoreMerges;
         _preTokenizer = new LlamaCppPreTokenizer(spec.Rules);
 
@@ -63,7 +63,10 @@ internal sealed class Gpt2BpeTokenizer : GgufTokenizer
     }
 
     /// <summary>The llama.cpp pre-tokenizer family in use (gpt-2, llama3, qwen2, deepseek-llm …).</summary>
-    public string PreTokenizerFamily { get; }
+    public string PreTokenizerFamily => Spec.Family;
+
+    /// <summary>What <c>tokenizer.ggml.pre</c> selected: split rules, space clean-up, <c>ignore_merges</c>.</summary>
+    internal BpePreTokenizerSpec Spec { get; }
 
     private protected override byte[] RenderNormal(string text)
     {

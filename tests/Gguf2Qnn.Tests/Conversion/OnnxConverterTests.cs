@@ -21,7 +21,7 @@ public class OnnxConverterTests
             new ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = output },
             new SyncProgress(progress));
 
-        foreach (string f in new[] { "model.onnx", "model.onnx.data", "genai_config.json", "conversion.json" })
+        foreach (string f in new[] { "model.onnx", "model.onnx.data", "genai_config.json", "conversion.json", "tokenizer.gguf", "tokenizer.json", "tokenizer_config.json" })
         {
             Assert.True(File.Exists(Path.Combine(output, f)), f);
             Assert.Contains(f, result.Files);

@@ -107,7 +107,7 @@ public class LlamaCppDifferentialTests
         "<s>", "</s>", "<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "▁", "<0x0A>", "[PAD]",
     ];
 
-    private static string RandomText(Random random, GgufTokenizer tokenizer)
+    internal static string RandomText(Random random, GgufTokenizer tokenizer)
     {
         var sb = new StringBuilder();
         int count = random.Next(0, 10);

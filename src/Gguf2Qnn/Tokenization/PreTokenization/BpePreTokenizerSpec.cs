@@ -14,14 +14,14 @@ internal sealed record BpePreTokenizerSpec(
     bool AddBos = false)
 {
     /// <summary>CJK ideographs and Hangul syllables, the fourth deepseek-llm rule: 一-龥, U+0800-一, 가-U+D7FF.</summary>
-    private static readonly (int, int)[] CjkHangul = [(0x4E00, 0x9FA5), (0x0800, 0x4E00), (0xAC00, 0xD7FF)];
+    internal static readonly (int, int)[] CjkHangul = [(0x4E00, 0x9FA5), (0x0800, 0x4E00), (0xAC00, 0xD7FF)];
 
     /// <summary>The third deepseek-llm rule's class: ASCII and full-width punctuation, quotes, ideographic space and marks.</summary>
-    private static readonly (int, int)[] DeepseekLlmPunctuation =
+    internal static readonly (int, int)[] DeepseekLlmPunctuation =
         [(0x21, 0x2F), (0x3A, 0x7E), (0xFF01, 0xFF0F), (0xFF1A, 0xFF5E), (0x2018, 0x201F), (0x3000, 0x3002)];
 
     /// <summary>The second deepseek-llm rule's class: the cased letters of many scripts, as listed by llama.cpp.</summary>
-    private static readonly (int, int)[] DeepseekLlmLetters =
+    internal static readonly (int, int)[] DeepseekLlmLetters =
     [
         (0x0041, 0x005A), (0x0061, 0x007A), (0x00B5, 0x00B5), (0x00C0, 0x00D6), (0x00D8, 0x00F6), (0x00F8, 0x01BA),
         (0x01BC, 0x01BF), (0x01C4, 0x0293), (0x0295, 0x02AF), (0x0370, 0x0373), (0x0376, 0x0377), (0x037B, 0x037D),
