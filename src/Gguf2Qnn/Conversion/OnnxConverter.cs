@@ -70,6 +70,7 @@ public static class OnnxConverter
             var graph = new GraphBuilder(config.Architecture + "-decoder", data);
             var weights = new WeightWriter(gguf, graph, options.Weights)
             {
+                PackAffine = true,
                 TensorWritten = m => progress?.Report(new ConversionProgress("weights", Math.Min(++done, total), total, m.Name)),
             };
             switch (options.Target)

@@ -50,6 +50,7 @@ public static class CpuTarget
         private const string Past = "past_sequence_length";
 
         private readonly Dictionary<(string, ActivationFormat), string> _roundedActivations = [];
+        private readonly Dictionary<(string, int), string> _blockSums = [];
 
         private string _seqlensK = "";
         private string _totalLength = "";
@@ -318,6 +319,20 @@ public static class CpuTarget
             return rounded;
         }
 
+        // Sums of x over consecutive blocks of `block` inputs: [.., k] → [.., k / block]; shared by projections of the same input.
+        private string BlockSums(string node, string x, int k, int block)
+        {
+            if (!_blockSums.TryGetValue((x, block), out string? sums))
+            {
+                string shape = g.AddInt64(node + "/block_shape", [4], 0, 0, k / block, block);
+                string axes = g.AddInt64(node + "/block_axes", [1], -1);
+                sums = g.Add("ReduceSum", node + "/block_sums", [g.Add("Reshape", node + "/blocks", [x, shape]), axes], OnnxDomains.Onnx, Attr.Int("keepdims", 0));
+                _blockSums[(x, block)] = sums;
+            }
+
+            return sums;
+        }
+
         // y = x · W for a GGUF weight of ne = (k, n); the op depends on how the weight is stored.
         private string Linear(string node, GgufTensorInfo tensor, string x, int k, int n, string? output = null)
         {
@@ -331,9 +346,16 @@ public static class CpuTarget
             switch (w.Encoding)
             {
                 case LinearEncoding.NBits:
-                    g.AddNode("MatMulNBits", node, [x, w.Weight, w.Scales!], outputs, OnnxDomains.Microsoft,
-                        Attr.Int("K", k), Attr.Int("N", n), Attr.Int("bits", w.Bits), Attr.Int("block_size", MatMulNBitsPacking.BlockSize),
+                    string[] nbitsOutputs = w.Offsets is null ? outputs : [OnnxNames.Output(node + "/nbits")];
+                    g.AddNode("MatMulNBits", node, w.ZeroPoints is null ? [x, w.Weight, w.Scales!] : [x, w.Weight, w.Scales!, w.ZeroPoints], nbitsOutputs, OnnxDomains.Microsoft,
+                        Attr.Int("K", k), Attr.Int("N", n), Attr.Int("bits", w.Bits), Attr.Int("block_size", w.BlockSize),
                         Attr.Int("accuracy_level", accuracyLevel));
+                    if (w.Offsets is not null)
+                    {
+                        string offsetTerm = g.Add("MatMul", node + "/block_offsets", [BlockSums(node, x, k, w.BlockSize), w.Offsets]);
+                        g.AddNode("Add", node + "/add_block_offsets", [nbitsOutputs[0], offsetTerm], outputs);
+                    }
+
                     break;
                 case LinearEncoding.Float16:
                     string cast = g.Add("Cast", node + "/cast_weight", [w.Weight], OnnxDomains.Onnx, Attr.Int("to", (long)DataType.Float));
