@@ -56,11 +56,19 @@ public sealed record ModelConfig
     /// <summary>True when <c>blk.{i}.attn_{q,k,v}.bias</c> exist.</summary>
     public required bool HasQkvBias { get; init; }
 
+    /// <summary>True when <c>blk.{i}.attn_q_norm.weight</c> and <c>attn_k_norm.weight</c> exist: Q and K are RMS-normalized per
+    /// head (over head_dim, with the layer's RMS epsilon) before rope, as llama.cpp's qwen3 graph does.</summary>
+    public bool HasQkNorm { get; init; }
+
     /// <summary>True when there is no <c>output.weight</c>: the lm head reuses <c>token_embd.weight</c>.</summary>
     public required bool TiedEmbeddings { get; init; }
 
     /// <summary>Vocabulary size: ne[1] of <c>token_embd.weight</c>.</summary>
     public required int VocabSize { get; init; }
+
+    /// <summary>True when the layers are the plain pre-norm decoder of llama/qwen2 (no architecture-specific extras such as
+    /// Q/K norms), which every target builds; false when a target must build this architecture's own steps.</summary>
+    public bool IsPlainDecoder => !HasQkNorm;
 
     /// <summary>Query heads per KV head.</summary>
     public int GroupSize => HeadCount / HeadCountKv;
@@ -148,6 +156,7 @@ public sealed record ModelConfig
             RopeFrequencyFactors = freqFactors,
             RopeStyle = family.RopeStyle,
             HasQkvBias = hasBias,
+            HasQkNorm = gguf.FindTensor(GgufTensorNames.AttnQNorm(0)) is not null && gguf.FindTensor(GgufTensorNames.AttnKNorm(0)) is not null,
             TiedEmbeddings = gguf.FindTensor(GgufTensorNames.Output) is null,
             VocabSize = checked((int)embedding.Dimensions[1]),
         };

@@ -185,6 +185,12 @@ public static class CpuTarget
             string k = Projection(OnnxNames.Layer(layer, "attn/k_proj"), GgufTensorNames.AttnK(layer), GgufTensorNames.AttnKBias(layer), x, kvWidth);
             string v = Projection(OnnxNames.Layer(layer, "attn/v_proj"), GgufTensorNames.AttnV(layer), GgufTensorNames.AttnVBias(layer), x, kvWidth);
 
+            if (c.HasQkNorm)
+            {
+                q = HeadNorm(OnnxNames.Layer(layer, "attn/q_norm"), GgufTensorNames.AttnQNorm(layer), q, c.HeadCount);
+                k = HeadNorm(OnnxNames.Layer(layer, "attn/k_norm"), GgufTensorNames.AttnKNorm(layer), k, c.HeadCountKv);
+            }
+
             if (!FusedRotary)
             {
                 q = Rotary(OnnxNames.Layer(layer, "attn/q_rotary"), q, c.HeadCount);
@@ -193,6 +199,17 @@ public static class CpuTarget
 
             string attended = explicitAttention ? ExplicitAttention(layer, q, k, v) : GroupQueryAttention(layer, q, k, v);
             return Linear(OnnxNames.Layer(layer, "attn/o_proj"), gguf.GetTensor(GgufTensorNames.AttnOutput(layer)), attended, qWidth, c.EmbeddingLength);
+        }
+
+        // RMSNorm of each head of x [B, S, heads·D] over its D values with weight [D] (qwen3 attn_q_norm/attn_k_norm).
+        private string HeadNorm(string node, string tensorName, string x, int heads)
+        {
+            string weight = weights.Vector(gguf.GetTensor(tensorName), OnnxNames.Initializer(node, "weight"), "SimplifiedLayerNormalization", c.HeadDim);
+            string split = g.AddInt64(node + "/heads_shape", [4], 0, 0, heads, c.HeadDim);
+            string merge = g.AddInt64(node + "/merge_shape", [3], 0, 0, heads * c.HeadDim);
+            string normed = g.Add("SimplifiedLayerNormalization", node, [g.Add("Reshape", node + "/split", [x, split]), weight], OnnxDomains.Onnx,
+                Attr.Float("epsilon", c.RmsEpsilon), Attr.Int("axis", -1), Attr.Int("stash_type", 1));
+            return g.Add("Reshape", node + "/merge", [normed, merge]);
         }
 
         private string GroupQueryAttention(int layer, string q, string k, string v)
