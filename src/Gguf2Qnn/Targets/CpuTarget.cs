@@ -181,9 +181,18 @@ public static class CpuTarget
         {
             int qWidth = c.HeadCount * c.HeadDim;
             int kvWidth = c.HeadCountKv * c.HeadDim;
-            string q = Projection(OnnxNames.Layer(layer, "attn/q_proj"), GgufTensorNames.AttnQ(layer), GgufTensorNames.AttnQBias(layer), x, qWidth);
-            string k = Projection(OnnxNames.Layer(layer, "attn/k_proj"), GgufTensorNames.AttnK(layer), GgufTensorNames.AttnKBias(layer), x, kvWidth);
-            string v = Projection(OnnxNames.Layer(layer, "attn/v_proj"), GgufTensorNames.AttnV(layer), GgufTensorNames.AttnVBias(layer), x, kvWidth);
+            string q, k, v;
+            if (c.FusedQkv)
+            {
+                string qkv = Linear(OnnxNames.Layer(layer, "attn/qkv_proj"), gguf.GetTensor(GgufTensorNames.AttnQkv(layer)), x, c.EmbeddingLength, qWidth + (2 * kvWidth));
+                (q, k, v) = SplitLast(OnnxNames.Layer(layer, "attn/qkv_split"), qkv, qWidth, kvWidth, kvWidth);
+            }
+            else
+            {
+                q = Projection(OnnxNames.Layer(layer, "attn/q_proj"), GgufTensorNames.AttnQ(layer), GgufTensorNames.AttnQBias(layer), x, qWidth);
+                k = Projection(OnnxNames.Layer(layer, "attn/k_proj"), GgufTensorNames.AttnK(layer), GgufTensorNames.AttnKBias(layer), x, kvWidth);
+                v = Projection(OnnxNames.Layer(layer, "attn/v_proj"), GgufTensorNames.AttnV(layer), GgufTensorNames.AttnVBias(layer), x, kvWidth);
+            }
 
             if (c.HasQkNorm)
             {
@@ -308,10 +317,29 @@ public static class CpuTarget
             return g.Add("Add", node + "/add_bias", [y, bias]);
         }
 
+        // Splits the last axis into widths a, b (and c when non-zero): fused projections (phi3 attn_qkv, ffn_up).
+        private (string A, string B, string C) SplitLast(string node, string x, int a, int b, int c3)
+        {
+            long[] sizes = c3 > 0 ? [a, b, c3] : [a, b];
+            string split = g.AddInt64(node + "/sizes", [sizes.Length], sizes);
+            var outputs = g.AddNode("Split", node, [x, split], sizes.Select((_, i) => OnnxNames.Output(node, i)).ToArray(), OnnxDomains.Onnx, Attr.Int("axis", -1));
+            return (outputs[0], outputs[1], c3 > 0 ? outputs[2] : "");
+        }
+
         private string Mlp(int layer, string x)
         {
-            string gate = Linear(OnnxNames.Layer(layer, "mlp/gate_proj"), gguf.GetTensor(GgufTensorNames.FfnGate(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
-            string up = Linear(OnnxNames.Layer(layer, "mlp/up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+            string gate, up;
+            if (c.FusedGateUp)
+            {
+                // llama.cpp swiglu on the fused tensor: silu(first half) · second half.
+                string fused = Linear(OnnxNames.Layer(layer, "mlp/gate_up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, 2 * c.FeedForwardLength);
+                (gate, up, _) = SplitLast(OnnxNames.Layer(layer, "mlp/gate_up_split"), fused, c.FeedForwardLength, c.FeedForwardLength, 0);
+            }
+            else
+            {
+                gate = Linear(OnnxNames.Layer(layer, "mlp/gate_proj"), gguf.GetTensor(GgufTensorNames.FfnGate(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+                up = Linear(OnnxNames.Layer(layer, "mlp/up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+            }
             string sigmoid = g.Add("Sigmoid", OnnxNames.Layer(layer, "mlp/act/sigmoid"), [gate]);
             string silu = g.Add("Mul", OnnxNames.Layer(layer, "mlp/act/silu"), [gate, sigmoid]);
             string gated = g.Add("Mul", OnnxNames.Layer(layer, "mlp/gated"), [silu, up]);

@@ -22,7 +22,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     private const int Positions = 300;
     private const string Text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
 
-    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "qwen2", "llama" };
+    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "phi3", "phi3-partial-rotary", "qwen2", "llama" };
 
     internal static ArchitectureModelSpec Spec(string name) => name switch
     {
@@ -35,6 +35,9 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
 
         // Mistral 7B-style llama file: GQA 4:1, base 1e6, untied head.
         "mistral" => new() { Arch = "llama", Heads = 8, KvHeads = 2, HeadDim = 32, RopeBase = 1_000_000f, Seed = 5 },
+        // Phi-3 mini style: fused attn_qkv and gate/up, MHA, SentencePiece vocabulary; Phi-4 mini style: GQA and rope over part of each head.
+        "phi3" => new() { Arch = "phi3", Heads = 4, KvHeads = 4, HeadDim = 64, FusedQkv = true, FusedGateUp = true, Seed = 8, SpmVocabularyFrom = TestPaths.Stories260K },
+        "phi3-partial-rotary" => new() { Arch = "phi3", Heads = 4, KvHeads = 2, HeadDim = 64, RopeDims = 32, FusedQkv = true, FusedGateUp = true, Seed = 10, SpmVocabularyFrom = TestPaths.Stories260K },
         "qwen2" => new() { Arch = "qwen2", QkvBias = true, RopeBase = 1_000_000f, Seed = 6 },
         "llama" => new() { Arch = "llama", Heads = 4, KvHeads = 4, Seed = 7 },
         _ => throw new ArgumentException(name, nameof(name)),
@@ -74,7 +77,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
             LlamaCppQuantizer.Quantize(f32, q, "Q4_K_M");
             using (var file = GgufFile.Open(q))
             {
-                Assert.Equal(GgmlType.Q4_K, file.GetTensor(GgufTensorNames.AttnQ(0)).Type);
+                Assert.Equal(GgmlType.Q4_K, (file.FindTensor(GgufTensorNames.AttnQ(0)) ?? file.GetTensor(GgufTensorNames.AttnQkv(0))).Type);
             }
 
             var (agree, total, maxDiff, sameGreedy) = Compare(q, Path.Combine(dir, "onnx"));
@@ -126,7 +129,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     {
         OnnxConverter.Convert(new ConvertOptions { GgufPath = gguf, OutputDirectory = onnx });
         using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, ContextSize = 1024 });
-        var ids = reference.Tokenize(string.Concat(Enumerable.Repeat(Text, 8)), addSpecial: true, parseSpecial: false).Take(Positions).ToArray();
+        var ids = reference.Tokenize(string.Concat(Enumerable.Repeat(Text, 16)), addSpecial: true, parseSpecial: false).Take(Positions).ToArray();
         Assert.Equal(Positions, ids.Length);
         var expected = reference.EvaluateLogits(ids);
         using var lm = OnnxCausalLm.Open(onnx);

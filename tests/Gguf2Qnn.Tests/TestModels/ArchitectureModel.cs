@@ -38,6 +38,18 @@ internal sealed record ArchitectureModelSpec
     public float Planted { get; init; } = 0.2f;
 
     public int Seed { get; init; } = 3;
+
+    /// <summary>One blk.{i}.attn_qkv.weight instead of attn_q/k/v (phi3).</summary>
+    public bool FusedQkv { get; init; }
+
+    /// <summary>ffn_up.weight of 2·Ffn outputs (gate half first) and no ffn_gate.weight (phi3).</summary>
+    public bool FusedGateUp { get; init; }
+
+    /// <summary>{arch}.rope.dimension_count when below HeadDim (partial rotary), or 0 to leave it out.</summary>
+    public int RopeDims { get; init; }
+
+    /// <summary>Copy the SentencePiece (<c>llama</c>) vocabulary of this GGUF instead of the byte-level BPE one (Phi-3 ships SPM).</summary>
+    public string? SpmVocabularyFrom { get; init; }
 }
 
 /// <summary>
@@ -52,7 +64,8 @@ internal static class ArchitectureModel
         string arch = s.Arch;
         var w = new GgufWriter();
         w.AddString(GgufKeys.Architecture, arch);
-        w.AddString(GgufKeys.Name, "tiny-" + arch + "-test");
+        // Not "tiny-phi3-…": llama.cpp adjusts the attributes of Phi-3's own special tokens when general.name contains "phi3".
+        w.AddString(GgufKeys.Name, "gguf2qnn tiny test model");
         w.AddUInt32(GgufKeys.BlockCount(arch), (uint)s.Layers);
         w.AddUInt32(GgufKeys.ContextLength(arch), 1024);
         w.AddUInt32(GgufKeys.EmbeddingLength(arch), (uint)s.Hidden);
@@ -66,19 +79,38 @@ internal static class ArchitectureModel
         }
 
         w.AddFloat32(GgufKeys.RopeFreqBase(arch), s.RopeBase);
+        if (s.RopeDims > 0)
+        {
+            w.AddUInt32(GgufKeys.RopeDimensionCount(arch), (uint)s.RopeDims);
+        }
         w.AddFloat32(GgufKeys.RmsEpsilon(arch), 1e-6f);
 
-        var vocab = TinyDecoder.Vocabulary();
-        int eos = Array.IndexOf(vocab, "<|endoftext|>");
-        w.AddString(GgufKeys.TokenizerModel, "gpt2");
-        w.AddString(GgufKeys.TokenizerPre, "qwen2");
-        w.AddStringArray(GgufKeys.Tokens, vocab);
-        w.AddInt32Array(GgufKeys.TokenType, vocab.Select((t, i) => i >= vocab.Length - 3 ? 3 : 1).ToArray());
-        w.AddStringArray(GgufKeys.Merges, ["Ġ t", "h e", "Ġt he", "i n"]);
-        w.AddUInt32(GgufKeys.EosTokenId, (uint)eos);
-        w.AddUInt32(GgufKeys.PaddingTokenId, (uint)eos);
-        w.AddUInt32(GgufKeys.BosTokenId, (uint)eos);
-        w.AddBool(GgufKeys.AddBosToken, false);
+        string[] vocab;
+        if (s.SpmVocabularyFrom is { } source)
+        {
+            using var src = GgufFile.Open(source);
+            vocab = src.GetStringArray(GgufKeys.Tokens);
+            w.AddString(GgufKeys.TokenizerModel, src.GetString(GgufKeys.TokenizerModel));
+            w.AddStringArray(GgufKeys.Tokens, vocab);
+            w.AddFloat32Array(GgufKeys.Scores, src.GetFloatArray(GgufKeys.Scores));
+            w.AddInt32Array(GgufKeys.TokenType, src.GetInt32Array(GgufKeys.TokenType));
+            w.AddUInt32(GgufKeys.BosTokenId, (uint)src.GetInt64(GgufKeys.BosTokenId));
+            w.AddUInt32(GgufKeys.EosTokenId, (uint)src.GetInt64(GgufKeys.EosTokenId));
+        }
+        else
+        {
+            vocab = TinyDecoder.Vocabulary();
+            int eos = Array.IndexOf(vocab, "<|endoftext|>");
+            w.AddString(GgufKeys.TokenizerModel, "gpt2");
+            w.AddString(GgufKeys.TokenizerPre, "qwen2");
+            w.AddStringArray(GgufKeys.Tokens, vocab);
+            w.AddInt32Array(GgufKeys.TokenType, vocab.Select((t, i) => i >= vocab.Length - 3 ? 3 : 1).ToArray());
+            w.AddStringArray(GgufKeys.Merges, ["Ġ t", "h e", "Ġt he", "i n"]);
+            w.AddUInt32(GgufKeys.EosTokenId, (uint)eos);
+            w.AddUInt32(GgufKeys.PaddingTokenId, (uint)eos);
+            w.AddUInt32(GgufKeys.BosTokenId, (uint)eos);
+            w.AddBool(GgufKeys.AddBosToken, false);
+        }
 
         var rng = new Random(s.Seed);
         float[] Normal(int n, double std, double mean = 0)
@@ -123,9 +155,17 @@ internal static class ArchitectureModel
         for (int i = 0; i < s.Layers; i++)
         {
             w.AddTensorF32(GgufTensorNames.AttnNorm(i), [h], Normal(h, 0.1, 1.0));
-            Matrix(GgufTensorNames.AttnQ(i), h, q, 1.0 / Math.Sqrt(h));
-            Matrix(GgufTensorNames.AttnK(i), h, kv, 1.0 / Math.Sqrt(h));
-            Matrix(GgufTensorNames.AttnV(i), h, kv, 1.0 / Math.Sqrt(h));
+            if (s.FusedQkv)
+            {
+                Matrix(GgufTensorNames.AttnQkv(i), h, q + (2 * kv), 1.0 / Math.Sqrt(h));
+            }
+            else
+            {
+                Matrix(GgufTensorNames.AttnQ(i), h, q, 1.0 / Math.Sqrt(h));
+                Matrix(GgufTensorNames.AttnK(i), h, kv, 1.0 / Math.Sqrt(h));
+                Matrix(GgufTensorNames.AttnV(i), h, kv, 1.0 / Math.Sqrt(h));
+            }
+
             if (s.QkvBias)
             {
                 w.AddTensorF32(GgufTensorNames.AttnQBias(i), [q], Normal(q, 0.2));
@@ -141,8 +181,16 @@ internal static class ArchitectureModel
 
             Matrix(GgufTensorNames.AttnOutput(i), q, h, 1.0 / Math.Sqrt(q));
             w.AddTensorF32(GgufTensorNames.FfnNorm(i), [h], Normal(h, 0.1, 1.0));
-            Matrix(GgufTensorNames.FfnGate(i), h, s.Ffn, 1.0 / Math.Sqrt(h));
-            Matrix(GgufTensorNames.FfnUp(i), h, s.Ffn, 1.0 / Math.Sqrt(h));
+            if (s.FusedGateUp)
+            {
+                Matrix(GgufTensorNames.FfnUp(i), h, 2 * s.Ffn, 1.0 / Math.Sqrt(h));
+            }
+            else
+            {
+                Matrix(GgufTensorNames.FfnGate(i), h, s.Ffn, 1.0 / Math.Sqrt(h));
+                Matrix(GgufTensorNames.FfnUp(i), h, s.Ffn, 1.0 / Math.Sqrt(h));
+            }
+
             Matrix(GgufTensorNames.FfnDown(i), s.Ffn, h, 1.0 / Math.Sqrt(s.Ffn));
         }
 
