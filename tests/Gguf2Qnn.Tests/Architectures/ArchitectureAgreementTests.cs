@@ -13,7 +13,8 @@ namespace Gguf2Qnn.Tests.Architectures;
 /// <summary>
 /// Each supported architecture against llama.cpp: a tiny model of it written by <see cref="ArchitectureModel"/>, converted,
 /// and compared on the same ids over 300 positions (arg-max per position) and on 32 greedy tokens; in F32 (identical
-/// required) and quantized by llama.cpp to Q4_K_M (top-1 ≥ 99% required).
+/// required) and quantized by llama.cpp's own quantizer to Q4_K_M, Q4_0, Q8_0 and F16 (top-1 ≥ 99% required; llama.cpp
+/// rounds activations for quantized and F16 weights, the converted model does not).
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
 [Trait("Category", "EndToEnd")]
@@ -64,24 +65,39 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
         }
     }
 
-    [Theory]
-    [MemberData(nameof(Models))]
-    public void Q4_K_MModelAgreesWithLlamaCppOnTop1(string name)
+    public static TheoryData<string, string> QuantizedModels()
     {
-        string dir = TestPaths.NewTempDir("arch-q4km-" + name);
+        var data = new TheoryData<string, string>();
+        foreach (string name in Models)
+        {
+            foreach (string fileType in new[] { "Q4_K_M", "Q4_0", "Q8_0", "F16" })
+            {
+                data.Add(name, fileType);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(QuantizedModels))]
+    public void QuantizedModelAgreesWithLlamaCppOnTop1(string name, string fileType)
+    {
+        string dir = TestPaths.NewTempDir("arch-q-" + name);
         try
         {
             string f32 = Path.Combine(dir, name + ".gguf");
-            string q = Path.Combine(dir, name + "-Q4_K_M.gguf");
+            string q = Path.Combine(dir, name + "-" + fileType + ".gguf");
             ArchitectureModel.Write(f32, Spec(name));
-            LlamaCppQuantizer.Quantize(f32, q, "Q4_K_M");
+            LlamaCppQuantizer.Quantize(f32, q, fileType);
             using (var file = GgufFile.Open(q))
             {
-                Assert.Equal(GgmlType.Q4_K, (file.FindTensor(GgufTensorNames.AttnQ(0)) ?? file.GetTensor(GgufTensorNames.AttnQkv(0))).Type);
+                var expectedType = fileType == "Q4_K_M" ? GgmlType.Q4_K : Enum.Parse<GgmlType>(fileType);
+                Assert.Equal(expectedType, (file.FindTensor(GgufTensorNames.AttnQ(0)) ?? file.GetTensor(GgufTensorNames.AttnQkv(0))).Type);
             }
 
             var (agree, total, maxDiff, sameGreedy) = Compare(q, Path.Combine(dir, "onnx"));
-            output.WriteLine($"{name} Q4_K_M: top-1 {agree}/{total} = {(double)agree / total:P2}, max |logit diff| {maxDiff:E3}, greedy 32 identical: {sameGreedy}");
+            output.WriteLine($"{name} {fileType}: top-1 {agree}/{total} = {(double)agree / total:P2}, max |logit diff| {maxDiff:E3}, greedy 32 identical: {sameGreedy}");
             Assert.True(agree >= 0.99 * total, $"top-1 {agree}/{total} under 99%");
         }
         finally
