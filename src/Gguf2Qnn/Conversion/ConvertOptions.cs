@@ -20,10 +20,11 @@ public enum ConversionTarget
 public enum WeightFormat
 {
     /// <summary>
-    /// Quantized weights stay quantized in MatMulNBits: Q4_0 (4-bit), Q8_0 and Q5_0 (8-bit), Q6_K (8-bit, block 16),
-    /// Q3_K (4-bit, block 16) exactly; Q4_1, Q5_1, Q2_K, Q4_K, Q5_K with their ggml min as a separate per-block offset
-    /// term (error at most half an ulp of a weight, recorded per tensor in conversion.json); every other type → float32.
-    /// The qnn target keeps only Q4_0 quantized.
+    /// Quantized weights stay quantized in MatMulNBits: Q4_0 (4-bit), Q8_0 (8-bit), Q3_K (4-bit, block 16) exactly;
+    /// Q4_1, Q2_K, Q4_K with their ggml min as a separate per-block offset term (error at most half an ulp of a weight,
+    /// recorded per tensor in conversion.json). Q5_0, Q6_K (exact) and Q5_1, Q5_K (offset term) go to 8-bit MatMulNBits
+    /// only with <see cref="ConvertOptions.AccuracyLevel"/> 4 (ORT's CPU EP has no fast 8-bit kernel otherwise) and are
+    /// float32 (ggml's exact values) by default; every other type → float32. The qnn target keeps only Q4_0 quantized.
     /// </summary>
     Keep,
 

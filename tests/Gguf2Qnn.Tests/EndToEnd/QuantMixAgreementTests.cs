@@ -13,8 +13,8 @@ namespace Gguf2Qnn.Tests.EndToEnd;
 /// <summary>
 /// llama.cpp-quantized files of the common mixes (Q4_K_M: Q4_K with Q6_K for some attn_v/ffn_down and the head; Q2_K…
 /// Q6_K, Q4_1, Q5_0, Q5_1), made by llama.cpp's own quantizer from a synthetic qwen2 whose dimensions are multiples of
-/// 256, converted with the default weights (MatMulNBits for every mapped type) and compared with llama.cpp on the same
-/// file over 300 positions. llama.cpp quantizes activations (Q8_K for K-quants, Q8_0/Q8_1 for the legacy types), the
+/// 256, converted with the default weights (4-bit MatMulNBits for the 4-bit types, float32 for the 8-bit ones; with
+/// accuracy_level 4 MatMulNBits for all) and compared with llama.cpp on the same file over 300 positions. llama.cpp quantizes activations (Q8_K for K-quants, Q8_0/Q8_1 for the legacy types), the
 /// converted model does not, so agreement is measured, not exact.
 /// </summary>
 [Collection(LlamaCppCollection.Name)]
@@ -25,15 +25,20 @@ public sealed class QuantMixAgreementTests(ITestOutputHelper output)
     private const string Text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
 
     [Theory]
-    [InlineData("Q4_K_M", GgmlType.Q4_K)]
-    [InlineData("Q2_K", GgmlType.Q2_K)]
-    [InlineData("Q3_K_M", GgmlType.Q3_K)]
-    [InlineData("Q5_K_M", GgmlType.Q5_K)]
-    [InlineData("Q6_K", GgmlType.Q6_K)]
-    [InlineData("Q4_1", GgmlType.Q4_1)]
-    [InlineData("Q5_0", GgmlType.Q5_0)]
-    [InlineData("Q5_1", GgmlType.Q5_1)]
-    public void QuantizedFileAgreesWithLlamaCppOnTop1(string fileType, GgmlType attnQType)
+    [InlineData("Q4_K_M", GgmlType.Q4_K, 0)]
+    [InlineData("Q4_K_M", GgmlType.Q4_K, 4)]
+    [InlineData("Q2_K", GgmlType.Q2_K, 0)]
+    [InlineData("Q3_K_M", GgmlType.Q3_K, 0)]
+    [InlineData("Q5_K_M", GgmlType.Q5_K, 0)]
+    [InlineData("Q5_K_M", GgmlType.Q5_K, 4)]
+    [InlineData("Q6_K", GgmlType.Q6_K, 0)]
+    [InlineData("Q6_K", GgmlType.Q6_K, 4)]
+    [InlineData("Q4_1", GgmlType.Q4_1, 0)]
+    [InlineData("Q5_0", GgmlType.Q5_0, 0)]
+    [InlineData("Q5_0", GgmlType.Q5_0, 4)]
+    [InlineData("Q5_1", GgmlType.Q5_1, 0)]
+    [InlineData("Q5_1", GgmlType.Q5_1, 4)]
+    public void QuantizedFileAgreesWithLlamaCppOnTop1(string fileType, GgmlType attnQType, int accuracyLevel)
     {
         string dir = TestPaths.NewTempDir("quant-mix");
         try
@@ -51,20 +56,20 @@ public sealed class QuantMixAgreementTests(ITestOutputHelper output)
             }
 
             string onnx = Path.Combine(dir, "onnx");
-            var result = OnnxConverter.Convert(new ConvertOptions { GgufPath = quantized, OutputDirectory = onnx });
+            var result = OnnxConverter.Convert(new ConvertOptions { GgufPath = quantized, OutputDirectory = onnx, AccuracyLevel = accuracyLevel });
             foreach (var m in result.Tensors.Where(t => t.Shape.Length == 2 && t.Name != GgufTensorNames.TokenEmbedding))
             {
-                output.WriteLine($"{m.Name} {m.GgmlType}: {m.Encoding}, max |error| {m.MaxAbsError:E2}");
+                output.WriteLine($"{m.Name} {m.GgmlType}: {m.OnnxOp} {m.Encoding}, max |error| {m.MaxAbsError:E2}");
+                bool eightBit = m.GgmlType is "Q5_0" or "Q5_1" or "Q5_K" or "Q6_K";
                 if (m.GgmlType is not ("F32" or "F16"))
                 {
-                    Assert.Equal("MatMulNBits", m.OnnxOp);
+                    Assert.Equal(eightBit && accuracyLevel != 4 ? "MatMul" : "MatMulNBits", m.OnnxOp);
                 }
             }
 
             using (var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(onnx, OnnxConverter.ManifestFileName))))
             {
                 var q = manifest.RootElement.GetProperty("tensors").EnumerateArray().First(t => t.GetProperty("name").GetString() == GgufTensorNames.AttnQ(0));
-                Assert.Equal("MatMulNBits", q.GetProperty("onnx_op").GetString());
                 Assert.True(q.GetProperty("max_abs_error").GetDouble() < 1e-6);
             }
 
@@ -85,7 +90,7 @@ public sealed class QuantMixAgreementTests(ITestOutputHelper output)
                 }
             }
 
-            output.WriteLine($"{fileType}: top-1 agreement {agree}/{ids.Length} = {(double)agree / ids.Length:P2}, max |logit diff| {maxDiff:E3}");
+            output.WriteLine($"{fileType} accuracy_level {accuracyLevel}: top-1 agreement {agree}/{ids.Length} = {(double)agree / ids.Length:P2}, max |logit diff| {maxDiff:E3}");
             Assert.True(agree >= 0.99 * ids.Length, $"{fileType}: top-1 agreement {agree}/{ids.Length} is under 99%");
         }
         finally
