@@ -19,7 +19,13 @@ public enum ConversionTarget
 /// <summary>How linear weights are stored (<c>convert --weights</c>).</summary>
 public enum WeightFormat
 {
-    /// <summary>Q4_0 → MatMulNBits 4-bit and Q8_0 → MatMulNBits 8-bit, both lossless; every other type → float32.</summary>
+    /// <summary>
+    /// Quantized weights stay quantized in MatMulNBits: Q4_0 (4-bit), Q8_0 (8-bit), Q3_K (4-bit, block 16) exactly;
+    /// Q4_1, Q2_K, Q4_K with their ggml min as a separate per-block offset term (error at most half an ulp of a weight,
+    /// recorded per tensor in conversion.json). Q5_0, Q6_K (exact) and Q5_1, Q5_K (offset term) go to 8-bit MatMulNBits
+    /// only with <see cref="ConvertOptions.AccuracyLevel"/> 4 (ORT's CPU EP has no fast 8-bit kernel otherwise) and are
+    /// float32 (ggml's exact values) by default; every other type → float32. The qnn target keeps only Q4_0 quantized.
+    /// </summary>
     Keep,
 
     /// <summary>Every linear weight as float16 (a Cast to float32 feeds MatMul); lossy for float32 sources.</summary>

@@ -22,6 +22,11 @@ internal static class QnnTargetConverter
     {
         var total = Stopwatch.StartNew();
         var config = ModelConfig.FromGguf(gguf);
+        if (!config.IsPlainDecoder)
+        {
+            throw new NotSupportedException($"{gguf.Path}: the qnn target builds llama/qwen2-style layers only; '{config.Architecture}' needs the cpu target for now.");
+        }
+
         int context = options.ContextLength ?? config.ContextLength;
         int n = options.PrefillLength;
         if (n >= context)

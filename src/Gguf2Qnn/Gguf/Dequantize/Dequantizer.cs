@@ -16,6 +16,13 @@ public static class Dequantizer
         [GgmlType.Q4_0] = Q4_0Dequantizer.Dequantize,
         [GgmlType.Q8_0] = Q8_0Dequantizer.Dequantize,
         [GgmlType.Q6_K] = Q6_KDequantizer.Dequantize,
+        [GgmlType.Q4_1] = (src, dst) => AffineBlocks.Dequantize(GgmlType.Q4_1, src, dst),
+        [GgmlType.Q5_0] = (src, dst) => AffineBlocks.Dequantize(GgmlType.Q5_0, src, dst),
+        [GgmlType.Q5_1] = (src, dst) => AffineBlocks.Dequantize(GgmlType.Q5_1, src, dst),
+        [GgmlType.Q2_K] = (src, dst) => AffineBlocks.Dequantize(GgmlType.Q2_K, src, dst),
+        [GgmlType.Q3_K] = (src, dst) => AffineBlocks.Dequantize(GgmlType.Q3_K, src, dst),
+        [GgmlType.Q4_K] = (src, dst) => AffineBlocks.Dequantize(GgmlType.Q4_K, src, dst),
+        [GgmlType.Q5_K] = (src, dst) => AffineBlocks.Dequantize(GgmlType.Q5_K, src, dst),
     };
 
     /// <summary>True when <paramref name="type"/> can be dequantized.</summary>
