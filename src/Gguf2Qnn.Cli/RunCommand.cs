@@ -127,7 +127,7 @@ internal static class RunCommand
             promptIds = ChatPrompt.Encode(tokenizer, ChatPrompt.Render(template, tokenizer, chat, addGenerationPrompt: true));
         }
 
-        using var lm = OnnxCausalLm.Open(artifactDir);
+        using var lm = CausalLm.Open(artifactDir);
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();

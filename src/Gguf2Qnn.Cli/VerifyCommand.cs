@@ -72,7 +72,7 @@ internal static class VerifyCommand
             throw new DirectoryNotFoundException($"No such artifact folder: {artifacts}");
         }
 
-        using var lm = OnnxCausalLm.Open(artifacts);
+        using var lm = CausalLm.Open(artifacts);
         window = Math.Min(window, Math.Min(lm.ContextLength, ggufContext > 0 ? ggufContext : int.MaxValue));
         using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, FlashAttention = false, ContextSize = window, BatchSize = window });
         if (reference.VocabSize != lm.VocabSize)
@@ -86,7 +86,7 @@ internal static class VerifyCommand
             throw new ArgumentException($"The text gives {ids.Length} token(s); at least 2 are needed.");
         }
 
-        io.Err.WriteLine($"verify: {ids.Length} tokens, windows of ≤ {window}, weights {weightType}, llama.cpp with F32 KV cache vs {artifacts}");
+        io.Err.WriteLine($"verify: {ids.Length} tokens, windows of ≤ {window}, weights {weightType}, llama.cpp with F32 KV cache vs {artifacts}{(CausalLm.IsQnnTarget(artifacts) ? " (qnn target: its AR-N part graphs on the CPU EP)" : string.Empty)}");
         var progress = new SyncProgress<VerificationProgress>(pr =>
             io.Err.WriteLine($"verify: [{new string('#', 20 * pr.Completed / pr.Total),-20}] window {pr.Completed}/{pr.Total}, {pr.Positions} positions"));
         var report = Verifier.Compare(ids, window, reference.BosToken, reference.EvaluateLogits, t => lm.EvaluateLogits(t), progress);

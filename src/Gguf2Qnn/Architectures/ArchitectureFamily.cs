@@ -18,11 +18,15 @@ public abstract class ArchitectureFamily
     /// <summary>True when llama.cpp requires <c>blk.{i}.attn_{q,k,v}.bias</c> for this architecture.</summary>
     public virtual bool RequiresQkvBias => false;
 
+    /// <summary>True when llama.cpp requires <c>blk.{i}.attn_q_norm.weight</c> and <c>attn_k_norm.weight</c> (per-head
+    /// RMSNorm of Q and K before rope).</summary>
+    public virtual bool RequiresQkNorm => false;
+
     /// <summary>The ONNX Runtime GenAI <c>model.type</c> written to genai_config.json.</summary>
     public virtual string GenAiModelType => Name;
 
     /// <summary>The families gguf2qnn supports, in the order listed in errors.</summary>
-    public static IReadOnlyList<ArchitectureFamily> Supported { get; } = [new Llama(), new Qwen2()];
+    public static IReadOnlyList<ArchitectureFamily> Supported { get; } = [new Llama(), new Qwen2(), new Qwen3(), new Phi3()];
 
     /// <summary>The family for a <c>general.architecture</c> value.</summary>
     /// <exception cref="NotSupportedException">The architecture is not supported; the message lists those that are.</exception>
@@ -48,6 +52,11 @@ public abstract class ArchitectureFamily
         if (RequiresQkvBias && !config.HasQkvBias)
         {
             throw new GgufFormatException($"{gguf.Path}: architecture '{Name}' requires {GgufTensorNames.AttnQBias(0)} and its K/V siblings.", -1, GgufTensorNames.AttnQBias(0));
+        }
+
+        if (RequiresQkNorm && !config.HasQkNorm)
+        {
+            throw new GgufFormatException($"{gguf.Path}: architecture '{Name}' requires {GgufTensorNames.AttnQNorm(0)} and {GgufTensorNames.AttnKNorm(0)}.", -1, GgufTensorNames.AttnQNorm(0));
         }
     }
 }

@@ -56,11 +56,27 @@ public sealed record ModelConfig
     /// <summary>True when <c>blk.{i}.attn_{q,k,v}.bias</c> exist.</summary>
     public required bool HasQkvBias { get; init; }
 
+    /// <summary>True when <c>blk.{i}.attn_q_norm.weight</c> and <c>attn_k_norm.weight</c> exist: Q and K are RMS-normalized per
+    /// head (over head_dim, with the layer's RMS epsilon) before rope, as llama.cpp's qwen3 graph does.</summary>
+    public bool HasQkNorm { get; init; }
+
+    /// <summary>True when layers carry one fused <c>blk.{i}.attn_qkv.weight</c> (rows Q, then K, then V) instead of
+    /// attn_q/attn_k/attn_v (phi3).</summary>
+    public bool FusedQkv { get; init; }
+
+    /// <summary>True when there is no <c>blk.{i}.ffn_gate.weight</c> and <c>ffn_up.weight</c> has 2·feed_forward_length
+    /// outputs: the first half is the gate, the second the up projection (llama.cpp's swiglu on the fused tensor; phi3).</summary>
+    public bool FusedGateUp { get; init; }
+
     /// <summary>True when there is no <c>output.weight</c>: the lm head reuses <c>token_embd.weight</c>.</summary>
     public required bool TiedEmbeddings { get; init; }
 
     /// <summary>Vocabulary size: ne[1] of <c>token_embd.weight</c>.</summary>
     public required int VocabSize { get; init; }
+
+    /// <summary>True when the layers are the plain pre-norm decoder of llama/qwen2 (no architecture-specific extras such as
+    /// Q/K norms), which every target builds; false when a target must build this architecture's own steps.</summary>
+    public bool IsPlainDecoder => !HasQkNorm && !FusedQkv && !FusedGateUp;
 
     /// <summary>Query heads per KV head.</summary>
     public int GroupSize => HeadCount / HeadCountKv;
@@ -148,6 +164,9 @@ public sealed record ModelConfig
             RopeFrequencyFactors = freqFactors,
             RopeStyle = family.RopeStyle,
             HasQkvBias = hasBias,
+            FusedQkv = gguf.FindTensor(GgufTensorNames.AttnQkv(0)) is not null,
+            FusedGateUp = gguf.FindTensor(GgufTensorNames.FfnGate(0)) is null && gguf.FindTensor(GgufTensorNames.FfnUp(0)) is { } up && up.Dimensions.Length == 2 && up.Dimensions[1] == 2L * ffn,
+            HasQkNorm = gguf.FindTensor(GgufTensorNames.AttnQNorm(0)) is not null && gguf.FindTensor(GgufTensorNames.AttnKNorm(0)) is not null,
             TiedEmbeddings = gguf.FindTensor(GgufTensorNames.Output) is null,
             VocabSize = checked((int)embedding.Dimensions[1]),
         };

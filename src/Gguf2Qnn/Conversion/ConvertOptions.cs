@@ -19,7 +19,13 @@ public enum ConversionTarget
 /// <summary>How linear weights are stored (<c>convert --weights</c>).</summary>
 public enum WeightFormat
 {
-    /// <summary>Q4_0 → MatMulNBits 4-bit and Q8_0 → MatMulNBits 8-bit, both lossless; every other type → float32.</summary>
+    /// <summary>
+    /// Quantized weights stay quantized in MatMulNBits: Q4_0 (4-bit), Q8_0 (8-bit), Q3_K (4-bit, block 16) exactly;
+    /// Q4_1, Q2_K, Q4_K with their ggml min as a separate per-block offset term (error at most half an ulp of a weight,
+    /// recorded per tensor in conversion.json). Q5_0, Q6_K (exact) and Q5_1, Q5_K (offset term) go to 8-bit MatMulNBits
+    /// only with <see cref="ConvertOptions.AccuracyLevel"/> 4 (ORT's CPU EP has no fast 8-bit kernel otherwise) and are
+    /// float32 (ggml's exact values) by default; every other type → float32. The qnn target keeps only Q4_0 quantized.
+    /// </summary>
     Keep,
 
     /// <summary>Every linear weight as float16 (a Cast to float32 feeds MatMul); lossy for float32 sources.</summary>
@@ -27,6 +33,17 @@ public enum WeightFormat
 
     /// <summary>Every linear weight dequantized to float32 (exact with respect to ggml's dequantization).</summary>
     F32,
+}
+
+/// <summary>Activation (and graph I/O) type of the qnn target's graphs (<c>convert --activations</c>).</summary>
+public enum QnnActivations
+{
+    /// <summary>float32 graphs; the QNN EP runs them in fp16 on HTP with <c>enable_htp_fp16_precision=1</c>.</summary>
+    Float32,
+
+    /// <summary>float16 graph inputs, outputs, KV cache, weights other than MatMulNBits blocks, and every intermediate
+    /// tensor (<c>--activations fp16</c>).</summary>
+    Float16,
 }
 
 /// <summary>
@@ -86,6 +103,9 @@ public sealed record ConvertOptions
 
     /// <summary>QNN target: accept an HTP op coverage under 100% (the uncovered nodes would run on the CPU EP).</summary>
     public bool AllowCpuFallback { get; init; }
+
+    /// <summary>QNN target: activation and graph I/O type. Default <see cref="QnnActivations.Float32"/>.</summary>
+    public QnnActivations Activations { get; init; } = QnnActivations.Float32;
 
     /// <summary>QNN target: the Snapdragon SoC name recorded for compile (8gen3, 8elite, xelite...), or null.</summary>
     public string? Soc { get; init; }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Gguf2Qnn.Gguf;
 
 namespace Gguf2Qnn.Conversion;
 
@@ -72,6 +73,93 @@ public static class MatMulNBitsPacking
         }
     }
 
+    /// <summary>
+    /// How an <see cref="AffineFormat"/> is stored for MatMulNBits: 4 bits when the codes span at most 16 values, else 8;
+    /// block_size = the sub-block size; stored value u = code + zero point, with the default zero point 2^(bits−1)
+    /// when every code fits around it (then <see cref="AffinePlan.ZeroPoint"/> is null and no zero_points input is
+    /// written), else an explicit uniform zero point −CodeMin. MatMulNBits then computes (u − zp)·scale = code·scale,
+    /// which is ggml's product for the types without offset (Q5_0, Q3_K, Q6_K) bit for bit.
+    /// </summary>
+    /// <remarks>Resulting plans: Q5_0 8-bit/32, Q6_K 8-bit/16, Q3_K 4-bit/16, Q2_K 4-bit/16, Q5_1 and Q5_K 8-bit/32
+    /// (default zero point 128), Q4_1 and Q4_K 4-bit/32 with zero_points 0.</remarks>
+    public static AffinePlan PlanAffine(AffineFormat format)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        int bits = format.CodeMax - format.CodeMin < 16 ? 4 : 8;
+        int half = 1 << (bits - 1);
+        int? zp = format.CodeMin >= -half && format.CodeMax < half ? null : -format.CodeMin;
+        return new AffinePlan(bits, format.SubBlockSize, zp);
+    }
+
+    /// <summary>
+    /// Packs codes (K order, whole blocks) as MatMulNBits B bytes: 8 bits → one byte u per code; 4 bits → byte j of a
+    /// block holds codes 2j (low nibble) and 2j+1 (high nibble).
+    /// </summary>
+    /// <exception cref="ArgumentException">The destination is too small.</exception>
+    public static void PackCodes(ReadOnlySpan<sbyte> codes, AffinePlan plan, Span<byte> b)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        int zp = plan.ZeroPoint ?? (1 << (plan.Bits - 1));
+        int bytes = codes.Length * plan.Bits / 8;
+        if (b.Length < bytes)
+        {
+            throw new ArgumentException($"{codes.Length} codes need {bytes} packed bytes.", nameof(b));
+        }
+
+        if (plan.Bits == 8)
+        {
+            for (int i = 0; i < codes.Length; i++)
+            {
+                b[i] = (byte)(codes[i] + zp);
+            }
+
+            return;
+        }
+
+        for (int i = 0; i < bytes; i++)
+        {
+            b[i] = (byte)((codes[2 * i] + zp) | ((codes[(2 * i) + 1] + zp) << 4));
+        }
+    }
+
+    /// <summary>
+    /// MatMulNBits zero_points holding <paramref name="zeroPoint"/> for every block: uint8 [N · ceil(blocks · bits / 8)],
+    /// 4-bit values two per byte (low nibble first), each row padded to whole bytes.
+    /// </summary>
+    public static byte[] UniformZeroPoints(int zeroPoint, int bits, int n, int blocksPerRow)
+    {
+        int rowBytes = ((blocksPerRow * bits) + 7) / 8;
+        var zps = new byte[(long)n * rowBytes];
+        zps.AsSpan().Fill(bits == 8 ? (byte)zeroPoint : (byte)(zeroPoint | (zeroPoint << 4)));
+        return zps;
+    }
+
+    /// <summary>
+    /// Largest |(fl(scale·code) + offset) − fl(fl(scale·code) + offset)| over the weights: how far the exact sum that
+    /// MatMulNBits plus the offset term represent lies from ggml's rounded float weight (at most half an ulp of the
+    /// weight; 0 for formats without offset).
+    /// </summary>
+    public static double MaxOffsetSplitError(AffineFormat format, ReadOnlySpan<sbyte> codes, ReadOnlySpan<float> scales, ReadOnlySpan<float> offsets)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        if (!format.HasOffset)
+        {
+            return 0;
+        }
+
+        double max = 0;
+        int sub = format.SubBlockSize;
+        for (int i = 0; i < codes.Length; i++)
+        {
+            float product = scales[i / sub] * codes[i];
+            float o = offsets[i / sub];
+            float ggml = product + o;
+            max = Math.Max(max, Math.Abs(((double)product + o) - ggml));
+        }
+
+        return max;
+    }
+
     private static int CheckSizes(ReadOnlySpan<byte> blocks, int blockBytes, Span<byte> b, int blobBytes, Span<float> scales)
     {
         if (blocks.Length % blockBytes != 0)
@@ -88,3 +176,9 @@ public static class MatMulNBitsPacking
         return n;
     }
 }
+
+/// <summary>MatMulNBits storage of an affine block type (<see cref="MatMulNBitsPacking.PlanAffine"/>).</summary>
+/// <param name="Bits">4 or 8.</param>
+/// <param name="BlockSize">MatMulNBits block_size (16 or 32).</param>
+/// <param name="ZeroPoint">The explicit uniform zero point, or null for MatMulNBits' default 2^(bits−1).</param>
+public sealed record AffinePlan(int Bits, int BlockSize, int? ZeroPoint);

@@ -70,6 +70,8 @@ public static class OnnxConverter
             var graph = new GraphBuilder(config.Architecture + "-decoder", data);
             var weights = new WeightWriter(gguf, graph, options.Weights)
             {
+                PackAffine = true,
+                PackAffine8Bit = options.AccuracyLevel == 4,
                 TensorWritten = m => progress?.Report(new ConversionProgress("weights", Math.Min(++done, total), total, m.Name)),
             };
             switch (options.Target)

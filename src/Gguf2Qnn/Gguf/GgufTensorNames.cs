@@ -45,6 +45,15 @@ public static class GgufTensorNames
     /// <summary><c>blk.{i}.attn_output.weight</c>: ne = (heads·head_dim, hidden).</summary>
     public static string AttnOutput(int i) => Block(i, "attn_output.weight");
 
+    /// <summary><c>blk.{i}.attn_qkv.weight</c>: fused Q, K and V projection, ne = (embd, q_width + 2·kv_width), rows Q then K then V (phi3).</summary>
+    public static string AttnQkv(int i) => Block(i, "attn_qkv.weight");
+
+    /// <summary><c>blk.{i}.attn_q_norm.weight</c>: per-head RMSNorm weight of the queries, ne = (head_dim) (qwen3, gemma3).</summary>
+    public static string AttnQNorm(int i) => Block(i, "attn_q_norm.weight");
+
+    /// <summary><c>blk.{i}.attn_k_norm.weight</c>: per-head RMSNorm weight of the keys, ne = (head_dim) (qwen3, gemma3).</summary>
+    public static string AttnKNorm(int i) => Block(i, "attn_k_norm.weight");
+
     /// <summary><c>blk.{i}.ffn_norm.weight</c>.</summary>
     public static string FfnNorm(int i) => Block(i, "ffn_norm.weight");
 

@@ -13,7 +13,7 @@ namespace Gguf2Qnn.Runtime;
 /// <c>present.{i}.key|value</c> float32 [batch, kv_heads, total_seq, head_size]. Batch is always 1 here.
 /// Not thread-safe: one generation at a time.
 /// </summary>
-public sealed class OnnxCausalLm : IDisposable
+public sealed class OnnxCausalLm : ICausalLm
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();

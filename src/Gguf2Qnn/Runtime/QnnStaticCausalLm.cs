@@ -15,7 +15,7 @@ namespace Gguf2Qnn.Runtime;
 /// new block, and <c>position_ids_cos/sin</c> are rows of <c>rotary_cos_sin.bin</c> at the tokens' positions.
 /// Generation stops when the context is full. Not thread-safe.
 /// </summary>
-public sealed class QnnStaticCausalLm : IDisposable
+public sealed class QnnStaticCausalLm : ICausalLm
 {
     private readonly QnnModelLayout _layout;
     private readonly InferenceSession[][] _sessions; // [part][0 = AR-N, 1 = AR-1]
@@ -92,6 +92,10 @@ public sealed class QnnStaticCausalLm : IDisposable
         }
     }
 
+    /// <summary>Logits of every position, all through AR-N windows (the device's prompt path).</summary>
+    /// <exception cref="ArgumentException">No tokens, more than the context, or a token outside the vocabulary.</exception>
+    public float[][] EvaluateLogits(IReadOnlyList<int> tokens) => EvaluateLogits(tokens, tokens?.Count ?? 0);
+
     /// <summary>
     /// Logits of every position: the first <paramref name="prefillLength"/> tokens through AR-N windows, the rest as
     /// AR-1 steps (<c>result[i]</c> predicts token i + 1).
@@ -102,7 +106,7 @@ public sealed class QnnStaticCausalLm : IDisposable
         CheckTokens(tokens);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefillLength, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(prefillLength, tokens.Count);
-        var cache = new Cache(_layout);
+        var cache = NewCache();
         var result = new List<float[]>(tokens.Count);
         Prefill(tokens.Take(prefillLength).ToArray(), cache, result);
         for (int i = prefillLength; i < tokens.Count; i++)
@@ -146,7 +150,7 @@ public sealed class QnnStaticCausalLm : IDisposable
 
         var sampler = new Sampler(options);
         var stops = new HashSet<int>(options.StopTokens);
-        var cache = new Cache(_layout);
+        var cache = NewCache();
         var rows = new List<float[]>();
         Prefill(prompt, cache, rows);
         float[] last = rows[^1];
@@ -168,7 +172,7 @@ public sealed class QnnStaticCausalLm : IDisposable
         }
     }
 
-    private void Prefill(int[] tokens, Cache cache, List<float[]> result)
+    private void Prefill(int[] tokens, ICache cache, List<float[]> result)
     {
         int n = _layout.PrefillLength;
         for (int pos = 0; pos < tokens.Length;)
@@ -187,22 +191,38 @@ public sealed class QnnStaticCausalLm : IDisposable
         }
     }
 
+    private ICache NewCache() => _layout.Activations == QnnModelLayout.Float16 ? new Cache<Float16>(_layout) : new Cache<float>(_layout);
+
+    // ONNX Runtime's C# API maps tensor(float16) to its own Float16 struct (IEEE binary16 bits).
+    private float[][] Step(int s, int[] tokens, ICache cache) => cache switch
+    {
+        Cache<Float16> h => Step(s, tokens, h, static x => new Float16(BitConverter.HalfToUInt16Bits((Half)x)), static x => (float)BitConverter.UInt16BitsToHalf(x.value)),
+        Cache<float> f => Step(s, tokens, f, static x => x, static x => x),
+        _ => throw new InvalidOperationException("Unknown cache type."),
+    };
+
     // One pass of every part over `tokens` (≤ s of them) with the AR-s graphs; returns the logits of the real tokens.
-    private float[][] Step(int s, int[] tokens, Cache cache)
+    // T is the graphs' activation type (float or Half); the host's tables are float32 and are converted per step.
+    private float[][] Step<T>(int s, int[] tokens, Cache<T> cache, Func<float, T> fromFloat, Func<T, float> toFloat)
+        where T : unmanaged
     {
         int c = _layout.ContextLength, cap = c - s, p = cache.Filled, n = tokens.Length, half = _layout.RopeDimensionCount / 2;
         int graph = s == 1 ? 1 : 0;
         var ids = new int[s];
         tokens.CopyTo(ids, 0);
-        var cos = new float[s * half];
-        var sin = new float[s * half];
-        var mask = new float[s * c];
-        Array.Fill(mask, QnnModelLayout.MaskValue);
+        var cos = new T[s * half];
+        var sin = new T[s * half];
+        var mask = new T[s * c];
+        Array.Fill(mask, fromFloat(QnnModelLayout.MaskValue));
         for (int i = 0; i < s; i++)
         {
             int position = Math.Min(p + i, c - 1);
-            _cos.AsSpan(position * half, half).CopyTo(cos.AsSpan(i * half));
-            _sin.AsSpan(position * half, half).CopyTo(sin.AsSpan(i * half));
+            for (int j = 0; j < half; j++)
+            {
+                cos[(i * half) + j] = fromFloat(_cos[(position * half) + j]);
+                sin[(i * half) + j] = fromFloat(_sin[(position * half) + j]);
+            }
+
             mask.AsSpan(i * c, p).Clear();
             mask.AsSpan((i * c) + cap, i + 1).Clear();
         }
@@ -234,16 +254,23 @@ public sealed class QnnStaticCausalLm : IDisposable
                 var outputs = Track(disposables, _sessions[part.Index][graph].Run(_runOptions, names, values, outputNames));
                 for (int layer = part.FirstLayer, o = 1; layer < part.EndLayer; layer++, o += 2)
                 {
-                    cache.Write(layer, outputs[o].GetTensorDataAsSpan<float>(), outputs[o + 1].GetTensorDataAsSpan<float>(), s, n, p);
+                    cache.Write(layer, outputs[o].GetTensorDataAsSpan<T>(), outputs[o + 1].GetTensorDataAsSpan<T>(), s, n, p);
                 }
 
                 if (part.HasHead)
                 {
-                    var all = outputs[0].GetTensorDataAsSpan<float>();
+                    var all = outputs[0].GetTensorDataAsSpan<T>();
                     logits = new float[n][];
                     for (int i = 0; i < n; i++)
                     {
-                        logits[i] = all.Slice(i * VocabSize, VocabSize).ToArray();
+                        var row = all.Slice(i * VocabSize, VocabSize);
+                        var converted = new float[VocabSize];
+                        for (int v = 0; v < converted.Length; v++)
+                        {
+                            converted[v] = toFloat(row[v]);
+                        }
+
+                        logits[i] = converted;
                     }
                 }
                 else
@@ -293,20 +320,27 @@ public sealed class QnnStaticCausalLm : IDisposable
         }
     }
 
-    // Per layer and graph (0 = AR-N, 1 = AR-1): keys and values [kv, context − S, head] with slot = position.
-    private sealed class Cache(QnnModelLayout layout)
+    private interface ICache
     {
-        private readonly float[][][] _keys = Allocate(layout);
-        private readonly float[][][] _values = Allocate(layout);
+        int Filled { get; }
+    }
+
+    // Per layer and graph (0 = AR-N, 1 = AR-1): keys and values [kv, context − S, head] with slot = position, in the
+    // graphs' activation type T.
+    private sealed class Cache<T>(QnnModelLayout layout) : ICache
+        where T : unmanaged
+    {
+        private readonly T[][][] _keys = Allocate(layout);
+        private readonly T[][][] _values = Allocate(layout);
 
         public int Filled { get; set; }
 
-        public float[] Keys(int layer, int graph) => _keys[graph][layer];
+        public T[] Keys(int layer, int graph) => _keys[graph][layer];
 
-        public float[] Values(int layer, int graph) => _values[graph][layer];
+        public T[] Values(int layer, int graph) => _values[graph][layer];
 
         // present [1, kv, s, head]: rows 0..n−1 go to slots p..p+n−1 of both graphs' buffers (where they fit).
-        public void Write(int layer, ReadOnlySpan<float> presentK, ReadOnlySpan<float> presentV, int s, int n, int p)
+        public void Write(int layer, ReadOnlySpan<T> presentK, ReadOnlySpan<T> presentV, int s, int n, int p)
         {
             int kv = layout.KvHeadCount, d = layout.HeadSize;
             for (int graph = 0; graph < 2; graph++)
@@ -321,16 +355,16 @@ public sealed class QnnStaticCausalLm : IDisposable
             }
         }
 
-        private static float[][][] Allocate(QnnModelLayout l)
+        private static T[][][] Allocate(QnnModelLayout l)
         {
-            var result = new float[2][][];
+            var result = new T[2][][];
             for (int graph = 0; graph < 2; graph++)
             {
                 int cap = l.ContextLength - (graph == 0 ? l.PrefillLength : 1);
-                result[graph] = new float[l.LayerCount][];
+                result[graph] = new T[l.LayerCount][];
                 for (int i = 0; i < l.LayerCount; i++)
                 {
-                    result[graph][i] = new float[l.KvHeadCount * cap * l.HeadSize];
+                    result[graph][i] = new T[l.KvHeadCount * cap * l.HeadSize];
                 }
             }
 

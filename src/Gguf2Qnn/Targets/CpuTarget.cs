@@ -50,6 +50,7 @@ public static class CpuTarget
         private const string Past = "past_sequence_length";
 
         private readonly Dictionary<(string, ActivationFormat), string> _roundedActivations = [];
+        private readonly Dictionary<(string, int), string> _blockSums = [];
 
         private string _seqlensK = "";
         private string _totalLength = "";
@@ -180,9 +181,24 @@ public static class CpuTarget
         {
             int qWidth = c.HeadCount * c.HeadDim;
             int kvWidth = c.HeadCountKv * c.HeadDim;
-            string q = Projection(OnnxNames.Layer(layer, "attn/q_proj"), GgufTensorNames.AttnQ(layer), GgufTensorNames.AttnQBias(layer), x, qWidth);
-            string k = Projection(OnnxNames.Layer(layer, "attn/k_proj"), GgufTensorNames.AttnK(layer), GgufTensorNames.AttnKBias(layer), x, kvWidth);
-            string v = Projection(OnnxNames.Layer(layer, "attn/v_proj"), GgufTensorNames.AttnV(layer), GgufTensorNames.AttnVBias(layer), x, kvWidth);
+            string q, k, v;
+            if (c.FusedQkv)
+            {
+                string qkv = Linear(OnnxNames.Layer(layer, "attn/qkv_proj"), gguf.GetTensor(GgufTensorNames.AttnQkv(layer)), x, c.EmbeddingLength, qWidth + (2 * kvWidth));
+                (q, k, v) = SplitLast(OnnxNames.Layer(layer, "attn/qkv_split"), qkv, qWidth, kvWidth, kvWidth);
+            }
+            else
+            {
+                q = Projection(OnnxNames.Layer(layer, "attn/q_proj"), GgufTensorNames.AttnQ(layer), GgufTensorNames.AttnQBias(layer), x, qWidth);
+                k = Projection(OnnxNames.Layer(layer, "attn/k_proj"), GgufTensorNames.AttnK(layer), GgufTensorNames.AttnKBias(layer), x, kvWidth);
+                v = Projection(OnnxNames.Layer(layer, "attn/v_proj"), GgufTensorNames.AttnV(layer), GgufTensorNames.AttnVBias(layer), x, kvWidth);
+            }
+
+            if (c.HasQkNorm)
+            {
+                q = HeadNorm(OnnxNames.Layer(layer, "attn/q_norm"), GgufTensorNames.AttnQNorm(layer), q, c.HeadCount);
+                k = HeadNorm(OnnxNames.Layer(layer, "attn/k_norm"), GgufTensorNames.AttnKNorm(layer), k, c.HeadCountKv);
+            }
 
             if (!FusedRotary)
             {
@@ -192,6 +208,17 @@ public static class CpuTarget
 
             string attended = explicitAttention ? ExplicitAttention(layer, q, k, v) : GroupQueryAttention(layer, q, k, v);
             return Linear(OnnxNames.Layer(layer, "attn/o_proj"), gguf.GetTensor(GgufTensorNames.AttnOutput(layer)), attended, qWidth, c.EmbeddingLength);
+        }
+
+        // RMSNorm of each head of x [B, S, heads·D] over its D values with weight [D] (qwen3 attn_q_norm/attn_k_norm).
+        private string HeadNorm(string node, string tensorName, string x, int heads)
+        {
+            string weight = weights.Vector(gguf.GetTensor(tensorName), OnnxNames.Initializer(node, "weight"), "SimplifiedLayerNormalization", c.HeadDim);
+            string split = g.AddInt64(node + "/heads_shape", [4], 0, 0, heads, c.HeadDim);
+            string merge = g.AddInt64(node + "/merge_shape", [3], 0, 0, heads * c.HeadDim);
+            string normed = g.Add("SimplifiedLayerNormalization", node, [g.Add("Reshape", node + "/split", [x, split]), weight], OnnxDomains.Onnx,
+                Attr.Float("epsilon", c.RmsEpsilon), Attr.Int("axis", -1), Attr.Int("stash_type", 1));
+            return g.Add("Reshape", node + "/merge", [normed, merge]);
         }
 
         private string GroupQueryAttention(int layer, string q, string k, string v)
@@ -290,10 +317,29 @@ public static class CpuTarget
             return g.Add("Add", node + "/add_bias", [y, bias]);
         }
 
+        // Splits the last axis into widths a, b (and c when non-zero): fused projections (phi3 attn_qkv, ffn_up).
+        private (string A, string B, string C) SplitLast(string node, string x, int a, int b, int c3)
+        {
+            long[] sizes = c3 > 0 ? [a, b, c3] : [a, b];
+            string split = g.AddInt64(node + "/sizes", [sizes.Length], sizes);
+            var outputs = g.AddNode("Split", node, [x, split], sizes.Select((_, i) => OnnxNames.Output(node, i)).ToArray(), OnnxDomains.Onnx, Attr.Int("axis", -1));
+            return (outputs[0], outputs[1], c3 > 0 ? outputs[2] : "");
+        }
+
         private string Mlp(int layer, string x)
         {
-            string gate = Linear(OnnxNames.Layer(layer, "mlp/gate_proj"), gguf.GetTensor(GgufTensorNames.FfnGate(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
-            string up = Linear(OnnxNames.Layer(layer, "mlp/up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+            string gate, up;
+            if (c.FusedGateUp)
+            {
+                // llama.cpp swiglu on the fused tensor: silu(first half) · second half.
+                string fused = Linear(OnnxNames.Layer(layer, "mlp/gate_up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, 2 * c.FeedForwardLength);
+                (gate, up, _) = SplitLast(OnnxNames.Layer(layer, "mlp/gate_up_split"), fused, c.FeedForwardLength, c.FeedForwardLength, 0);
+            }
+            else
+            {
+                gate = Linear(OnnxNames.Layer(layer, "mlp/gate_proj"), gguf.GetTensor(GgufTensorNames.FfnGate(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+                up = Linear(OnnxNames.Layer(layer, "mlp/up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
+            }
             string sigmoid = g.Add("Sigmoid", OnnxNames.Layer(layer, "mlp/act/sigmoid"), [gate]);
             string silu = g.Add("Mul", OnnxNames.Layer(layer, "mlp/act/silu"), [gate, sigmoid]);
             string gated = g.Add("Mul", OnnxNames.Layer(layer, "mlp/gated"), [silu, up]);
@@ -318,6 +364,20 @@ public static class CpuTarget
             return rounded;
         }
 
+        // Sums of x over consecutive blocks of `block` inputs: [.., k] → [.., k / block]; shared by projections of the same input.
+        private string BlockSums(string node, string x, int k, int block)
+        {
+            if (!_blockSums.TryGetValue((x, block), out string? sums))
+            {
+                string shape = g.AddInt64(node + "/block_shape", [4], 0, 0, k / block, block);
+                string axes = g.AddInt64(node + "/block_axes", [1], -1);
+                sums = g.Add("ReduceSum", node + "/block_sums", [g.Add("Reshape", node + "/blocks", [x, shape]), axes], OnnxDomains.Onnx, Attr.Int("keepdims", 0));
+                _blockSums[(x, block)] = sums;
+            }
+
+            return sums;
+        }
+
         // y = x · W for a GGUF weight of ne = (k, n); the op depends on how the weight is stored.
         private string Linear(string node, GgufTensorInfo tensor, string x, int k, int n, string? output = null)
         {
@@ -331,9 +391,16 @@ public static class CpuTarget
             switch (w.Encoding)
             {
                 case LinearEncoding.NBits:
-                    g.AddNode("MatMulNBits", node, [x, w.Weight, w.Scales!], outputs, OnnxDomains.Microsoft,
-                        Attr.Int("K", k), Attr.Int("N", n), Attr.Int("bits", w.Bits), Attr.Int("block_size", MatMulNBitsPacking.BlockSize),
+                    string[] nbitsOutputs = w.Offsets is null ? outputs : [OnnxNames.Output(node + "/nbits")];
+                    g.AddNode("MatMulNBits", node, w.ZeroPoints is null ? [x, w.Weight, w.Scales!] : [x, w.Weight, w.Scales!, w.ZeroPoints], nbitsOutputs, OnnxDomains.Microsoft,
+                        Attr.Int("K", k), Attr.Int("N", n), Attr.Int("bits", w.Bits), Attr.Int("block_size", w.BlockSize),
                         Attr.Int("accuracy_level", accuracyLevel));
+                    if (w.Offsets is not null)
+                    {
+                        string offsetTerm = g.Add("MatMul", node + "/block_offsets", [BlockSums(node, x, k, w.BlockSize), w.Offsets]);
+                        g.AddNode("Add", node + "/add_block_offsets", [nbitsOutputs[0], offsetTerm], outputs);
+                    }
+
                     break;
                 case LinearEncoding.Float16:
                     string cast = g.Add("Cast", node + "/cast_weight", [w.Weight], OnnxDomains.Onnx, Attr.Int("to", (long)DataType.Float));

@@ -25,8 +25,10 @@ namespace Gguf2Qnn.Targets;
 /// keys = Concat(past, new) → [kv, C, D]; queries grouped per KV head as [kv, G·S, D] so that every tensor stays 4-D or
 /// less; scores · 1/√D + mask → Softmax → · values. Rotary is x·cos + rotate(x)·sin built from Split/Mul/Sub/Add/Concat
 /// (half-split for NEOX, adjacent pairs for the llama style), in float32 like ggml's rope.</para>
-/// <para>Activations and graph I/O are float32 (the simpler first step): on HTP the QNN EP runs them in fp16 with
-/// <c>enable_htp_fp16_precision=1</c> (its default). Weights: Q4_0 → MatMulNBits bits=4 block_size=32 losslessly; the
+/// <para>Activations and graph I/O are float32 (on HTP the QNN EP runs them in fp16 with
+/// <c>enable_htp_fp16_precision=1</c>, its default) or, with <c>--activations fp16</c>, float16 everywhere (inputs,
+/// outputs, KV cache, every intermediate tensor and every float weight). Weights: Q4_0 → MatMulNBits bits=4
+/// block_size=32 losslessly (scales float32, or float16 with fp16 activations: exact either way); the
 /// QNN EP lowers MatMulNBits on HTP for 2/4-bit weights with block size 32 or 64 (onnxruntime-qnn PR #288, "Support
 /// HTP MatMulNBits", listed in its docs/execution_providers/QNN-ExecutionProvider.md operator table). Other types are
 /// dequantized as <see cref="WeightWriter"/> does for the CPU target (float32, or float16 + Cast with --weights f16).</para>
@@ -34,7 +36,15 @@ namespace Gguf2Qnn.Targets;
 internal static class QnnTarget
 {
     /// <summary>Builds part <paramref name="part"/> for sequence length <paramref name="s"/> into <paramref name="g"/>.</summary>
-    public static void BuildPart(GgufFile gguf, ModelConfig config, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g)
+    /// <param name="gguf">The source file.</param>
+    /// <param name="config">Its configuration.</param>
+    /// <param name="part">The layers (and embedding / head) of this part.</param>
+    /// <param name="s">Sequence length: N for AR-N, 1 for AR-1.</param>
+    /// <param name="context">Fixed context length C.</param>
+    /// <param name="weights">The part's weights, written once and shared by its graphs.</param>
+    /// <param name="g">The graph to build into.</param>
+    /// <param name="activations">Element type of activations and graph I/O: Float (float32) or Float16.</param>
+    public static void BuildPart(GgufFile gguf, ModelConfig config, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g, DataType activations = DataType.Float)
     {
         if (config.RopeDimensionCount != config.HeadDim)
         {
@@ -47,10 +57,15 @@ internal static class QnnTarget
         }
 
         weights.Begin(g);
-        new Builder(gguf, config, part, s, context, weights, g).Build();
+        if (activations is not (DataType.Float or DataType.Float16))
+        {
+            throw new NotSupportedException($"Activations of type {activations} are not supported by the qnn target.");
+        }
+
+        new Builder(gguf, config, part, s, context, weights, g, activations).Build();
     }
 
-    private sealed class Builder(GgufFile gguf, ModelConfig c, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g)
+    private sealed class Builder(GgufFile gguf, ModelConfig c, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g, DataType act)
     {
         private int Past => context - s;
 
@@ -65,17 +80,17 @@ internal static class QnnTarget
             }
             else
             {
-                x = g.AddInput(QnnNames.HiddenStates(part.First), DataType.Float, 1L, (long)s, (long)c.EmbeddingLength);
+                x = g.AddInput(QnnNames.HiddenStates(part.First), act, 1L, (long)s, (long)c.EmbeddingLength);
             }
 
             long half = c.RopeDimensionCount / 2;
-            g.AddInput(QnnNames.PositionCos, DataType.Float, 1L, 1L, (long)s, half);
-            g.AddInput(QnnNames.PositionSin, DataType.Float, 1L, 1L, (long)s, half);
-            g.AddInput(QnnNames.AttentionMask, DataType.Float, 1L, 1L, (long)s, (long)context);
+            g.AddInput(QnnNames.PositionCos, act, 1L, 1L, (long)s, half);
+            g.AddInput(QnnNames.PositionSin, act, 1L, 1L, (long)s, half);
+            g.AddInput(QnnNames.AttentionMask, act, 1L, 1L, (long)s, (long)context);
             for (int i = part.First; i < part.End; i++)
             {
-                g.AddInput(OnnxNames.PastKey(i), DataType.Float, 1L, (long)c.HeadCountKv, (long)Past, (long)c.HeadDim);
-                g.AddInput(OnnxNames.PastValue(i), DataType.Float, 1L, (long)c.HeadCountKv, (long)Past, (long)c.HeadDim);
+                g.AddInput(OnnxNames.PastKey(i), act, 1L, (long)c.HeadCountKv, (long)Past, (long)c.HeadDim);
+                g.AddInput(OnnxNames.PastValue(i), act, 1L, (long)c.HeadCountKv, (long)Past, (long)c.HeadDim);
             }
 
             for (int i = part.First; i < part.End; i++)
@@ -88,18 +103,18 @@ internal static class QnnTarget
                 string norm = RmsNorm("final_norm", GgufTensorNames.OutputNorm, x);
                 var head = gguf.FindTensor(GgufTensorNames.Output) ?? gguf.GetTensor(GgufTensorNames.TokenEmbedding);
                 Linear("lm_head", head, norm, c.EmbeddingLength, c.VocabSize, QnnNames.Logits);
-                g.AddOutput(QnnNames.Logits, DataType.Float, 1L, (long)s, (long)c.VocabSize);
+                g.AddOutput(QnnNames.Logits, act, 1L, (long)s, (long)c.VocabSize);
             }
             else
             {
                 g.AddNode("Identity", "hidden_states_out", [x], [QnnNames.HiddenStates(part.End)]);
-                g.AddOutput(QnnNames.HiddenStates(part.End), DataType.Float, 1L, (long)s, (long)c.EmbeddingLength);
+                g.AddOutput(QnnNames.HiddenStates(part.End), act, 1L, (long)s, (long)c.EmbeddingLength);
             }
 
             for (int i = part.First; i < part.End; i++)
             {
-                g.AddOutput(OnnxNames.PresentKey(i), DataType.Float, 1L, (long)c.HeadCountKv, (long)s, (long)c.HeadDim);
-                g.AddOutput(OnnxNames.PresentValue(i), DataType.Float, 1L, (long)c.HeadCountKv, (long)s, (long)c.HeadDim);
+                g.AddOutput(OnnxNames.PresentKey(i), act, 1L, (long)c.HeadCountKv, (long)s, (long)c.HeadDim);
+                g.AddOutput(OnnxNames.PresentValue(i), act, 1L, (long)c.HeadCountKv, (long)s, (long)c.HeadDim);
             }
         }
 
@@ -146,7 +161,9 @@ internal static class QnnTarget
             // Query head j reads KV head j / G (ggml's broadcast): [1, H, S, D] = [kv, G·S, D] in memory.
             string qg = g.Add("Reshape", P("q_groups"), [qh, Shape(P("q_groups_shape"), kv, groups * s, d)]);
             string kt = g.Add("Transpose", P("k_transpose"), [keys], OnnxDomains.Onnx, Attr.Ints("perm", 0, 2, 1));
-            string scale = g.AddInitializer<float>(P("scale"), DataType.Float, [], [1.0f / MathF.Sqrt(d)]);
+            string scale = act == DataType.Float16
+                ? g.AddInitializer<Half>(P("scale"), DataType.Float16, [], [(Half)(1.0f / MathF.Sqrt(d))])
+                : g.AddInitializer<float>(P("scale"), DataType.Float, [], [1.0f / MathF.Sqrt(d)]);
             string scores = g.Add("Mul", P("scores_scaled"), [g.Add("MatMul", P("scores"), [qg, kt]), scale]);
             string scores4 = g.Add("Reshape", P("scores_4d"), [scores, Shape(P("scores_4d_shape"), kv, groups, s, context)]);
             string masked = g.Add("Add", P("scores_masked"), [scores4, QnnNames.AttentionMask]);
@@ -218,6 +235,9 @@ internal static class QnnTarget
                 case LinearEncoding.NBits:
                     g.AddNode("MatMulNBits", node, [x, w.Weight, w.Scales!], outputs, OnnxDomains.Microsoft,
                         Attr.Int("K", k), Attr.Int("N", n), Attr.Int("bits", w.Bits), Attr.Int("block_size", MatMulNBitsPacking.BlockSize));
+                    break;
+                case LinearEncoding.Float16 when act == DataType.Float16:
+                    g.AddNode("MatMul", node, [x, w.Weight], outputs);
                     break;
                 case LinearEncoding.Float16:
                     string cast = g.Add("Cast", node + "/cast_weight", [w.Weight], OnnxDomains.Onnx, Attr.Int("to", (long)DataType.Float));

@@ -22,6 +22,11 @@ internal static class QnnTargetConverter
     {
         var total = Stopwatch.StartNew();
         var config = ModelConfig.FromGguf(gguf);
+        if (!config.IsPlainDecoder)
+        {
+            throw new NotSupportedException($"{gguf.Path}: the qnn target builds llama/qwen2-style layers only; '{config.Architecture}' needs the cpu target for now.");
+        }
+
         int context = options.ContextLength ?? config.ContextLength;
         int n = options.PrefillLength;
         if (n >= context)
@@ -29,7 +34,9 @@ internal static class QnnTargetConverter
             throw new ArgumentException($"--prefill {n} must be below the context length {context}.", nameof(options));
         }
 
-        var plans = QnnPartPlanner.Split(gguf, config, options.Weights, options.PartCount, options.MaxPartWeightBytes);
+        bool fp16 = options.Activations == QnnActivations.Float16;
+        var act = fp16 ? Onnx.Proto.TensorProto.Types.DataType.Float16 : Onnx.Proto.TensorProto.Types.DataType.Float;
+        var plans = QnnPartPlanner.Split(gguf, config, options.Weights, options.PartCount, options.MaxPartWeightBytes, fp16);
         var parts = new List<QnnPart>();
         var mappings = new List<TensorMapping>();
         var files = new List<string>();
@@ -45,13 +52,14 @@ internal static class QnnTargetConverter
                 var writer = new WeightWriter(gguf, prompt, options.Weights)
                 {
                     PackQ8_0 = false,
+                    Float16Activations = fp16,
                     TensorWritten = m => progress?.Report(new ConversionProgress("weights", Math.Min(++done, tensorCount), tensorCount, m.Name)),
                 };
                 var shared = new QnnSharedWeights(writer);
-                QnnTarget.BuildPart(gguf, config, plan, n, context, shared, prompt);
+                QnnTarget.BuildPart(gguf, config, plan, n, context, shared, prompt, act);
                 data.Flush();
                 var token = new GraphBuilder(string.Create(CultureInfo.InvariantCulture, $"{config.Architecture}-part{k}-ar1"));
-                QnnTarget.BuildPart(gguf, config, plan, 1, context, shared, token);
+                QnnTarget.BuildPart(gguf, config, plan, 1, context, shared, token, act);
                 foreach (var g in new[] { prompt, token })
                 {
                     g.Model.MetadataProps.Add(new Onnx.Proto.StringStringEntryProto { Key = "source", Value = Path.GetFileName(gguf.Path) });
@@ -88,6 +96,7 @@ internal static class QnnTargetConverter
             HeadSize = config.HeadDim,
             RopeDimensionCount = config.RopeDimensionCount,
             VocabSize = config.VocabSize,
+            Activations = fp16 ? QnnModelLayout.Float16 : QnnModelLayout.Float32,
             Parts = parts,
         };
         layout.Write(staging);
@@ -126,12 +135,29 @@ internal static class QnnTargetConverter
                     ["graphs"] = new JsonArray(p.Graphs.Values.Select(v => (JsonNode)v).ToArray()),
                 }).ToArray()),
                 ["op_coverage"] = coverage.ToJson(),
+                ["weight_form"] = WeightFormSummary(mappings),
                 ["timings_ms"] = new JsonObject { ["graphs_and_weights"] = Math.Round(graphsMs, 1), ["coverage_check"] = Math.Round(checkMs, 1) },
             },
         };
         OnnxConverter.WriteManifest(Path.Combine(staging, OnnxConverter.ManifestFileName), gguf, config, options, context, files, mappings, extra);
         return new ConversionResult(output, Path.Combine(output, QnnNames.GraphFile(0, n)), config, files, mappings);
     }
+
+    // Which GGUF tensors kept their exact values in the graphs and which were rounded (float16), with the worst error
+    // of each; the per-tensor detail is in conversion.json's "tensors".
+    private static JsonObject WeightFormSummary(IReadOnlyList<TensorMapping> mappings) => new()
+    {
+        ["exact_tensors"] = mappings.Count(m => m.Exact),
+        ["lossy_tensors"] = mappings.Count(m => !m.Exact),
+        ["max_abs_error"] = mappings.Count == 0 ? 0 : mappings.Max(m => m.MaxAbsError),
+        ["lossy"] = new JsonArray(mappings.Where(m => !m.Exact).OrderByDescending(m => m.MaxAbsError).Select(m => (JsonNode)new JsonObject
+        {
+            ["name"] = m.Name,
+            ["ggml_type"] = m.GgmlType,
+            ["encoding"] = m.Encoding,
+            ["max_abs_error"] = m.MaxAbsError,
+        }).ToArray()),
+    };
 
     private static void WriteRotary(string staging, ModelConfig config, int context)
     {

@@ -97,8 +97,14 @@ public sealed record QnnModelLayout
     /// <summary>Vocabulary size.</summary>
     public required int VocabSize { get; init; }
 
-    /// <summary>Activation and graph I/O type ("float32": the HTP runs it in fp16 with enable_htp_fp16_precision=1).</summary>
-    public string Activations { get; init; } = "float32";
+    /// <summary><see cref="Activations"/> value of float32 graphs (the HTP runs them in fp16 with enable_htp_fp16_precision=1).</summary>
+    public const string Float32 = "float32";
+
+    /// <summary><see cref="Activations"/> value of float16 graphs (every float input, output, KV cache entry and intermediate tensor).</summary>
+    public const string Float16 = "float16";
+
+    /// <summary>Activation and graph I/O element type: <see cref="Float32"/> or <see cref="Float16"/>.</summary>
+    public string Activations { get; init; } = Float32;
 
     /// <summary>The parts, in execution order.</summary>
     public required IReadOnlyList<QnnPart> Parts { get; init; }
@@ -154,13 +160,20 @@ public static class QnnPartPlanner
     /// </summary>
     /// <exception cref="NotSupportedException">No split fits (a single layer, or the embedding with one layer, is too big),
     /// or a requested count exceeds the layer count or leaves a part too big.</exception>
-    public static IReadOnlyList<Plan> Split(GgufFile gguf, ModelConfig config, WeightFormat format, int? partCount, long maxBytes)
+    /// <param name="gguf">The source file.</param>
+    /// <param name="config">Its configuration.</param>
+    /// <param name="format">The weight format asked for.</param>
+    /// <param name="partCount">Parts wanted, or null for the fewest that fit.</param>
+    /// <param name="maxBytes">Largest weight bytes per part.</param>
+    /// <param name="float16">Float weights are stored as float16 (<c>--activations fp16</c>).</param>
+    public static IReadOnlyList<Plan> Split(GgufFile gguf, ModelConfig config, WeightFormat format, int? partCount, long maxBytes, bool float16 = false)
     {
         ArgumentNullException.ThrowIfNull(gguf);
         ArgumentNullException.ThrowIfNull(config);
-        long embedding = (long)config.VocabSize * config.EmbeddingLength * 4;
+        int floatBytes = float16 ? 2 : 4;
+        long embedding = (long)config.VocabSize * config.EmbeddingLength * floatBytes;
         var head = gguf.FindTensor(GgufTensorNames.Output) ?? gguf.GetTensor(GgufTensorNames.TokenEmbedding);
-        long headBytes = LinearBytes(head, format) + (config.EmbeddingLength * 4L);
+        long headBytes = LinearBytes(head, format, float16) + (config.EmbeddingLength * (long)floatBytes);
         var layerBytes = new long[config.BlockCount];
         for (int i = 0; i < config.BlockCount; i++)
         {
@@ -168,7 +181,7 @@ public static class QnnPartPlanner
             {
                 if (t.Name.StartsWith(string.Create(CultureInfo.InvariantCulture, $"blk.{i}."), StringComparison.Ordinal))
                 {
-                    layerBytes[i] += t.Dimensions.Length >= 2 ? LinearBytes(t, format) : t.ElementCount * 4;
+                    layerBytes[i] += t.Dimensions.Length >= 2 ? LinearBytes(t, format, float16) : t.ElementCount * floatBytes;
                 }
             }
         }
@@ -200,14 +213,18 @@ public static class QnnPartPlanner
 
     /// <summary>Bytes a linear weight takes in the form <see cref="WeightWriter"/> writes it for the qnn target
     /// (Q4_0 as MatMulNBits; Q8_0 dequantized, as the EP lowers MatMulNBits on HTP for 2/4 bits only).</summary>
-    public static long LinearBytes(GgufTensorInfo tensor, WeightFormat format)
+    /// <param name="tensor">The GGUF tensor.</param>
+    /// <param name="format">The weight format asked for.</param>
+    /// <param name="float16">Float weights and MatMulNBits scales are stored as float16 (<c>--activations fp16</c>).</param>
+    public static long LinearBytes(GgufTensorInfo tensor, WeightFormat format, bool float16 = false)
     {
         ArgumentNullException.ThrowIfNull(tensor);
         long blocks = tensor.ElementCount / MatMulNBitsPacking.BlockSize;
         return (format, tensor.Type) switch
         {
-            (WeightFormat.Keep, GgmlType.Q4_0) => blocks * (16 + 4),
+            (WeightFormat.Keep, GgmlType.Q4_0) => blocks * (16 + (float16 ? 2 : 4)),
             (WeightFormat.F16, _) => tensor.ElementCount * 2,
+            _ when float16 => tensor.ElementCount * 2,
             _ => tensor.ElementCount * 4,
         };
     }

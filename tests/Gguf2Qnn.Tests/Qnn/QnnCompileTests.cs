@@ -115,6 +115,12 @@ public sealed class QnnCompileTests(QnnModelsFixture models) : IClassFixture<Qnn
         Assert.Equal("57", stages["part1_ar1"]!["session_options"]!["provider_options"]![0]!["qnn"]!["soc_model"]!.GetValue<string>());
         var genie = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "genie_config.json")))!;
         Assert.Equal(["part0.bin", "part1.bin"], genie["dialog"]!["engine"]!["model"]!["binary"]!["ctx-bins"]!.AsArray().Select(n => n!.GetValue<string>()));
+
+        // The bundle's tokenizer is the Hugging Face tokenizer.json that convert writes beside the graphs.
+        string tokenizerPath = Path.Combine(dir, genie["dialog"]!["tokenizer"]!["path"]!.GetValue<string>());
+        Assert.Equal("tokenizer.json", Path.GetFileName(tokenizerPath));
+        var tokenizerJson = JsonNode.Parse(File.ReadAllText(tokenizerPath))!;
+        Assert.Equal("BPE", tokenizerJson["model"]!["type"]!.GetValue<string>());
         var ext = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "htp_backend_ext_config.json")))!;
         Assert.Equal(57, ext["devices"]![0]!["soc_model"]!.GetValue<int>());
         Assert.Equal("v75", ext["devices"]![0]!["dsp_arch"]!.GetValue<string>());
