@@ -124,6 +124,42 @@ public sealed class QnnQdqTests(QnnModelsFixture models, ITestOutputHelper outpu
     }
 
     [Fact]
+    public void ConvertTakesACalibrationFileAndRejectsOneShorterThanAWindow()
+    {
+        string dir = TestPaths.NewTempDir("qdq-calibration");
+        try
+        {
+            string text = Path.Combine(dir, "calib.txt");
+            File.WriteAllText(text, "Tom had a red ball. He threw it to his sister, and she laughed. The dog ran after it across the garden.");
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int code = GgufCli.Run(["convert", TestPaths.Stories260K, "-o", Path.Combine(dir, "out"), "--target", "qnn", "--context", "64", "--prefill", "8", "--activations", "uint16", "--calibration", text], stdout, stderr);
+            Assert.True(code == 0, stderr.ToString());
+            using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "out", OnnxConverter.ManifestFileName)));
+            var qdq = manifest.RootElement.GetProperty("qnn").GetProperty("uint16_qdq");
+            Assert.Equal("calib.txt", qdq.GetProperty("calibration").GetString());
+            Assert.Equal(QnnModelLayout.Uint16Qdq, QnnModelLayout.Read(Path.Combine(dir, "out")).Activations);
+            Assert.DoesNotContain(Directory.GetFiles(Path.Combine(dir, "out")), f => Path.GetFileName(f).StartsWith("calibration_", StringComparison.Ordinal));
+
+            File.WriteAllText(text, "Hi");
+            Assert.Throws<ArgumentException>(() => OnnxConverter.Convert(new ConvertOptions
+            {
+                GgufPath = TestPaths.Stories260K,
+                OutputDirectory = Path.Combine(dir, "short"),
+                Target = ConversionTarget.Qnn,
+                ContextLength = 64,
+                PrefillLength = 8,
+                Activations = QnnActivations.Uint16,
+                CalibrationPath = text,
+            }));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void EncodingIsAsymmetricUint16WithZeroExact()
     {
         // Hand-computed: range [−1, 3] → scale 4/65535, zero point round(1 / scale) = round(16383.75) = 16384.
