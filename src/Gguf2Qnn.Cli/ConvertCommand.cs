@@ -4,7 +4,7 @@ using Gguf2Qnn.Conversion;
 namespace Gguf2Qnn.Cli;
 
 /// <summary><c>gguf2qnn convert MODEL.gguf -o DIR [--target cpu|qnn] [--weights keep|f16|f32] [--context N] [--prefill N]
-/// [--parts auto|N] [--soc NAME] [--activations fp32|fp16] [--allow-cpu-fallback]</c>.</summary>
+/// [--parts auto|N] [--soc NAME] [--activations fp32|fp16|uint16] [--calibration FILE] [--allow-cpu-fallback]</c>.</summary>
 internal static class ConvertCommand
 {
     public static Command Create(CliIO io)
@@ -19,16 +19,17 @@ internal static class ConvertCommand
         var prefill = new Option<int>("--prefill") { Description = "qnn: prompt-processor window (AR-N).", DefaultValueFactory = _ => 128 };
         var parts = new Option<string>("--parts") { Description = "qnn: auto (fewest parts with each part's weights under 2 GB) or a count.", DefaultValueFactory = _ => "auto" };
         var soc = new Option<string?>("--soc") { Description = "qnn: target SoC recorded for compile (8gen3, xelite, 8elite)." };
-        var activations = new Option<string>("--activations") { Description = "qnn: fp32 (float32 graphs, fp16 on HTP via enable_htp_fp16_precision) or fp16 (float16 graph I/O, KV cache and activations).", DefaultValueFactory = _ => "fp32" };
-        activations.AcceptOnlyFromAmong("fp32", "fp16");
+        var activations = new Option<string>("--activations") { Description = "qnn: fp32 (float32 graphs, fp16 on HTP via enable_htp_fp16_precision) fp16 (float16 graph I/O, KV cache and activations) or uint16 (calibrated uint16 QDQ around MatMul activations).", DefaultValueFactory = _ => "fp32" };
+        activations.AcceptOnlyFromAmong("fp32", "fp16", "uint16");
+        var calibration = new Option<string?>("--calibration") { Description = "qnn, --activations uint16: text file to calibrate activation ranges on (default: the text shipped with gguf2qnn)." };
         var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "qnn: accept graphs whose HTP op coverage is under 100%." };
-        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, activations, fallback };
+        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, activations, calibration, fallback };
         cmd.SetAction(p =>
         {
             if (p.GetValue(target) == "qnn")
             {
                 return ConvertQnn(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!), p.GetValue(context), p.GetValue(prefill), p.GetValue(parts)!, p.GetValue(soc), p.GetValue(fallback),
-                    p.GetValue(activations) == "fp16" ? QnnActivations.Float16 : QnnActivations.Float32);
+                    p.GetValue(activations) switch { "fp16" => QnnActivations.Float16, "uint16" => QnnActivations.Uint16, _ => QnnActivations.Float32 }, p.GetValue(calibration));
             }
 
             var result = Convert(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!));
@@ -38,7 +39,7 @@ internal static class ConvertCommand
         return cmd;
     }
 
-    private static int ConvertQnn(CliIO io, string gguf, string outputDir, WeightFormat weights, int? context, int prefill, string parts, string? soc, bool allowFallback, QnnActivations activations)
+    private static int ConvertQnn(CliIO io, string gguf, string outputDir, WeightFormat weights, int? context, int prefill, string parts, string? soc, bool allowFallback, QnnActivations activations, string? calibration)
     {
         int? partCount = parts == "auto" ? null
             : int.TryParse(parts, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n
@@ -63,6 +64,7 @@ internal static class ConvertCommand
                 Soc = soc,
                 AllowCpuFallback = allowFallback,
                 Activations = activations,
+                CalibrationPath = calibration,
             });
         }
         catch (Qnn.HtpCoverageException ex)

@@ -44,6 +44,12 @@ public enum QnnActivations
     /// <summary>float16 graph inputs, outputs, KV cache, weights other than MatMulNBits blocks, and every intermediate
     /// tensor (<c>--activations fp16</c>).</summary>
     Float16,
+
+    /// <summary>float32 graph I/O and KV cache; the activation inputs and outputs of every MatMul and MatMulNBits pass
+    /// through an ai.onnx QuantizeLinear → DequantizeLinear pair (uint16, per-tensor asymmetric scale and zero point)
+    /// whose ranges are calibrated by running the float graphs on ONNX Runtime's CPU EP over a calibration text
+    /// (<c>--activations uint16 [--calibration FILE]</c>).</summary>
+    Uint16,
 }
 
 /// <summary>
@@ -106,6 +112,10 @@ public sealed record ConvertOptions
 
     /// <summary>QNN target: activation and graph I/O type. Default <see cref="QnnActivations.Float32"/>.</summary>
     public QnnActivations Activations { get; init; } = QnnActivations.Float32;
+
+    /// <summary>QNN target with <see cref="QnnActivations.Uint16"/>: a UTF-8 text file to calibrate the activation ranges
+    /// on, or null for the text that ships with the project (<c>Targets/QnnCalibration.txt</c>).</summary>
+    public string? CalibrationPath { get; init; }
 
     /// <summary>QNN target: the Snapdragon SoC name recorded for compile (8gen3, 8elite, xelite...), or null.</summary>
     public string? Soc { get; init; }

@@ -22,14 +22,23 @@ public sealed class QnnStaticCausalLm : ICausalLm
     private readonly float[] _cos;
     private readonly float[] _sin;
     private readonly RunOptions _runOptions = new();
+    private readonly IReadOnlyList<IReadOnlyList<string>>? _extraOutputs;
+    private readonly ActivationObserver? _observe;
 
-    private QnnStaticCausalLm(QnnModelLayout layout, InferenceSession[][] sessions, float[] cos, float[] sin)
+    private QnnStaticCausalLm(QnnModelLayout layout, InferenceSession[][] sessions, float[] cos, float[] sin, IReadOnlyList<IReadOnlyList<string>>? extraOutputs, ActivationObserver? observe)
     {
         _layout = layout;
         _sessions = sessions;
         _cos = cos;
         _sin = sin;
+        _extraOutputs = extraOutputs;
+        _observe = observe;
     }
+
+    /// <summary>Receives one extra float32 output of an AR-N graph run (calibration).</summary>
+    /// <param name="name">The tensor's name in the graph.</param>
+    /// <param name="values">Its values, all S rows (padding rows included).</param>
+    internal delegate void ActivationObserver(string name, ReadOnlySpan<float> values);
 
     /// <summary>Vocabulary size.</summary>
     public int VocabSize => _layout.VocabSize;
@@ -47,10 +56,22 @@ public sealed class QnnStaticCausalLm : ICausalLm
     /// <exception cref="FileNotFoundException">qnn_model.json, a graph or the rotary table is missing.</exception>
     /// <exception cref="InvalidDataException">The layout or the rotary table is malformed.</exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime cannot load a graph.</exception>
-    public static QnnStaticCausalLm Open(string artifactDir, RuntimeOptions? options = null)
+    public static QnnStaticCausalLm Open(string artifactDir, RuntimeOptions? options = null) =>
+        Open(artifactDir, QnnModelLayout.Read(artifactDir), options, null, null);
+
+    /// <summary>
+    /// Opens float32 graphs for calibration: <paramref name="layout"/> may name calibration copies of the AR-N graphs
+    /// that expose <paramref name="extraOutputs"/>[part] as extra float32 outputs; each AR-N run hands them to
+    /// <paramref name="observe"/>.
+    /// </summary>
+    internal static QnnStaticCausalLm OpenForCalibration(string artifactDir, QnnModelLayout layout, IReadOnlyList<IReadOnlyList<string>> extraOutputs, ActivationObserver observe) =>
+        layout.Activations == QnnModelLayout.Float32
+            ? Open(artifactDir, layout, null, extraOutputs, observe)
+            : throw new NotSupportedException("Calibration runs float32 graphs.");
+
+    private static QnnStaticCausalLm Open(string artifactDir, QnnModelLayout layout, RuntimeOptions? options, IReadOnlyList<IReadOnlyList<string>>? extraOutputs, ActivationObserver? observe)
     {
         options ??= new RuntimeOptions();
-        var layout = QnnModelLayout.Read(artifactDir);
         int half = layout.RopeDimensionCount / 2;
         string rotaryPath = Path.Combine(artifactDir, QnnModelLayout.RotaryFileName);
         byte[] rotary = File.ReadAllBytes(rotaryPath);
@@ -76,7 +97,7 @@ public sealed class QnnStaticCausalLm : ICausalLm
                 pair[1] = new InferenceSession(Path.Combine(artifactDir, part.Graphs[QnnModelLayout.GraphKey(1)]), sessionOptions);
             }
 
-            return new QnnStaticCausalLm(layout, [.. sessions], cos, sin);
+            return new QnnStaticCausalLm(layout, [.. sessions], cos, sin, extraOutputs, observe);
         }
         catch
         {
@@ -251,7 +272,19 @@ public sealed class QnnStaticCausalLm : ICausalLm
                     outputNames.Add(OnnxNames.PresentValue(layer));
                 }
 
+                int standard = outputNames.Count;
+                var extra = graph == 0 ? _extraOutputs?[part.Index] : null;
+                if (extra is not null)
+                {
+                    outputNames.AddRange(extra);
+                }
+
                 var outputs = Track(disposables, _sessions[part.Index][graph].Run(_runOptions, names, values, outputNames));
+                for (int o = standard; o < outputNames.Count; o++)
+                {
+                    _observe!(outputNames[o], outputs[o].GetTensorDataAsSpan<float>());
+                }
+
                 for (int layer = part.FirstLayer, o = 1; layer < part.EndLayer; layer++, o += 2)
                 {
                     cache.Write(layer, outputs[o].GetTensorDataAsSpan<T>(), outputs[o + 1].GetTensorDataAsSpan<T>(), s, n, p);

@@ -27,7 +27,8 @@ namespace Gguf2Qnn.Targets;
 /// (half-split for NEOX, adjacent pairs for the llama style), in float32 like ggml's rope.</para>
 /// <para>Activations and graph I/O are float32 (on HTP the QNN EP runs them in fp16 with
 /// <c>enable_htp_fp16_precision=1</c>, its default) or, with <c>--activations fp16</c>, float16 everywhere (inputs,
-/// outputs, KV cache, every intermediate tensor and every float weight). Weights: Q4_0 → MatMulNBits bits=4
+/// outputs, KV cache, every intermediate tensor and every float weight). With <c>--activations uint16</c> the float32 graphs are
+/// built here and then calibrated and rewritten with uint16 QDQ pairs by <see cref="QnnQdq"/>. Weights: Q4_0 → MatMulNBits bits=4
 /// block_size=32 losslessly (scales float32, or float16 with fp16 activations: exact either way); the
 /// QNN EP lowers MatMulNBits on HTP for 2/4-bit weights with block size 32 or 64 (onnxruntime-qnn PR #288, "Support
 /// HTP MatMulNBits", listed in its docs/execution_providers/QNN-ExecutionProvider.md operator table). Other types are

@@ -35,6 +35,13 @@ internal static class QnnTargetConverter
         }
 
         bool fp16 = options.Activations == QnnActivations.Float16;
+        bool qdq = options.Activations == QnnActivations.Uint16;
+        if (options.CalibrationPath is not null && !qdq)
+        {
+            throw new ArgumentException("--calibration applies to --activations uint16 only.", nameof(options));
+        }
+
+        string? calibrationText = qdq ? (options.CalibrationPath is null ? QnnQdq.DefaultCalibrationText() : File.ReadAllText(options.CalibrationPath)) : null;
         var act = fp16 ? Onnx.Proto.TensorProto.Types.DataType.Float16 : Onnx.Proto.TensorProto.Types.DataType.Float;
         var plans = QnnPartPlanner.Split(gguf, config, options.Weights, options.PartCount, options.MaxPartWeightBytes, fp16);
         var parts = new List<QnnPart>();
@@ -101,6 +108,35 @@ internal static class QnnTargetConverter
         };
         layout.Write(staging);
         WriteRotary(staging, config, context);
+        JsonObject? qdqRecord = null;
+        if (qdq)
+        {
+            // Calibrate on the float32 graphs just written, then rewrite both graphs of every part with QDQ pairs.
+            var ranges = QnnQdq.Calibrate(staging, layout, gguf, calibrationText!, out int calibrationTokens);
+            int pairs = 0;
+            foreach (var part in parts)
+            {
+                foreach (string file in part.Graphs.Values)
+                {
+                    string path = Path.Combine(staging, file);
+                    var model = Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+                    pairs += QnnQdq.Rewrite(model.Graph, ranges);
+                    File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(model));
+                }
+            }
+
+            layout = layout with { Activations = QnnModelLayout.Uint16Qdq };
+            layout.Write(staging);
+            qdqRecord = new JsonObject
+            {
+                ["calibration"] = options.CalibrationPath is null ? "built-in (" + QnnQdq.DefaultCalibrationResource + ")" : Path.GetFileName(options.CalibrationPath),
+                ["calibration_tokens"] = calibrationTokens,
+                ["qdq_pairs"] = pairs,
+                ["encoding"] = "ai.onnx QuantizeLinear/DequantizeLinear opset 21, uint16, per-tensor asymmetric: [min, max, scale, zero_point]",
+                ["ranges"] = QnnQdq.ToJson(ranges),
+            };
+        }
+
         GenAiConfig.Write(staging, QnnGenAiPipeline.Build(gguf, config, layout, compiled: null));
         files.AddRange([QnnModelLayout.FileName, QnnModelLayout.RotaryFileName, GenAiConfig.FileName]);
         foreach (var writer in options.ArtifactWriters)
@@ -123,6 +159,7 @@ internal static class QnnTargetConverter
                 ["soc"] = options.Soc,
                 ["prefill_length"] = n,
                 ["activations"] = layout.Activations,
+                ["uint16_qdq"] = qdqRecord,
                 ["allow_cpu_fallback"] = options.AllowCpuFallback,
                 ["max_part_weight_bytes"] = options.MaxPartWeightBytes,
                 ["parts"] = new JsonArray(parts.Select(p => (JsonNode)new JsonObject

@@ -103,7 +103,11 @@ public sealed record QnnModelLayout
     /// <summary><see cref="Activations"/> value of float16 graphs (every float input, output, KV cache entry and intermediate tensor).</summary>
     public const string Float16 = "float16";
 
-    /// <summary>Activation and graph I/O element type: <see cref="Float32"/> or <see cref="Float16"/>.</summary>
+    /// <summary><see cref="Activations"/> value of float32-I/O graphs whose MatMul/MatMulNBits activations pass through
+    /// calibrated uint16 QuantizeLinear → DequantizeLinear pairs (graph I/O and KV cache float32).</summary>
+    public const string Uint16Qdq = "uint16-qdq";
+
+    /// <summary>Activation and graph I/O element type: <see cref="Float32"/>, <see cref="Float16"/> or <see cref="Uint16Qdq"/>.</summary>
     public string Activations { get; init; } = Float32;
 
     /// <summary>The parts, in execution order.</summary>

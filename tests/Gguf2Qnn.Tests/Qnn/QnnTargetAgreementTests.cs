@@ -24,7 +24,7 @@ public sealed class QnnModelsFixture : IDisposable
 
     /// <summary>Context, AR-N window and part count per model: small windows so that a prompt spans several AR-N
     /// steps (the last one padded), two parts for qwen2 to exercise the hand-over of hidden states. A "-fp16" suffix
-    /// converts with float16 activations.</summary>
+    /// converts with float16 activations, "-uint16" with calibrated uint16 QDQ (the built-in calibration text).</summary>
     public (string Gguf, string Dir) Get(string name)
     {
         lock (_lock)
@@ -32,7 +32,8 @@ public sealed class QnnModelsFixture : IDisposable
             if (!_models.TryGetValue(name, out var m))
             {
                 bool fp16 = name.EndsWith("-fp16", StringComparison.Ordinal);
-                string model = fp16 ? name[..^"-fp16".Length] : name;
+                bool uint16 = name.EndsWith("-uint16", StringComparison.Ordinal);
+                string model = fp16 ? name[..^"-fp16".Length] : uint16 ? name[..^"-uint16".Length] : name;
                 string gguf = model == "stories" ? TestPaths.Stories260K : _cpu.Get(model).Gguf;
                 string dir = Path.Combine(_root, name + "-qnn");
                 OnnxConverter.Convert(new ConvertOptions
@@ -43,7 +44,7 @@ public sealed class QnnModelsFixture : IDisposable
                     ContextLength = 96,
                     PrefillLength = 8,
                     PartCount = model == "stories" ? null : 2,
-                    Activations = fp16 ? QnnActivations.Float16 : QnnActivations.Float32,
+                    Activations = fp16 ? QnnActivations.Float16 : uint16 ? QnnActivations.Uint16 : QnnActivations.Float32,
                 });
                 m = (gguf, dir);
                 _models[name] = m;
