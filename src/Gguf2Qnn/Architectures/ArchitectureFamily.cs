@@ -47,7 +47,7 @@ public abstract class ArchitectureFamily
     /// <summary>Rejects files of this family that use features gguf2qnn does not convert.</summary>
     /// <exception cref="NotSupportedException">An unsupported feature (named in the message).</exception>
     /// <exception cref="GgufFormatException">A tensor the family requires is missing.</exception>
-    internal virtual void Validate(GgufFile gguf, ModelConfig config)
+    internal virtual void Validate(IGgufSource gguf, ModelConfig config)
     {
         if (RequiresQkvBias && !config.HasQkvBias)
         {

@@ -16,7 +16,7 @@ public sealed class Llama : ArchitectureFamily
     public override RopeStyle RopeStyle => RopeStyle.Normal;
 
     /// <inheritdoc />
-    internal override void Validate(GgufFile gguf, ModelConfig config)
+    internal override void Validate(IGgufSource gguf, ModelConfig config)
     {
         base.Validate(gguf, config);
         if (gguf.FindTensor(GgufTensorNames.Block(0, "ffn_gate_inp.weight")) is not null)

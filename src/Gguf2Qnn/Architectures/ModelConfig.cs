@@ -84,7 +84,7 @@ public sealed record ModelConfig
     /// <summary>Reads the configuration of <paramref name="gguf"/>.</summary>
     /// <exception cref="NotSupportedException">The architecture or one of its features is not supported (the message names it).</exception>
     /// <exception cref="GgufFormatException">A required key or tensor is missing, or the values are inconsistent.</exception>
-    public static ModelConfig FromGguf(GgufFile gguf)
+    public static ModelConfig FromGguf(IGgufSource gguf)
     {
         ArgumentNullException.ThrowIfNull(gguf);
         var family = ArchitectureFamily.ForArchitecture(gguf.Architecture);
@@ -174,15 +174,15 @@ public sealed record ModelConfig
         return config;
     }
 
-    private static int RequirePositive(GgufFile gguf, string key)
+    private static int RequirePositive(IGgufSource gguf, string key)
     {
         long v = gguf.GetInt64(key);
         return v is > 0 and <= int.MaxValue ? (int)v : throw Inconsistent(gguf, key, $"value {v} is not a positive 32-bit count");
     }
 
-    private static int OptionalPositive(GgufFile gguf, string key, int fallback) =>
+    private static int OptionalPositive(IGgufSource gguf, string key, int fallback) =>
         gguf.TryGetValue(key, out _) ? RequirePositive(gguf, key) : fallback;
 
-    private static GgufFormatException Inconsistent(GgufFile gguf, string field, string message) =>
+    private static GgufFormatException Inconsistent(IGgufSource gguf, string field, string message) =>
         new($"{gguf.Path}: {field}: {message}.", -1, field);
 }

@@ -19,7 +19,7 @@ public sealed class Phi3 : ArchitectureFamily
     public override RopeStyle RopeStyle => RopeStyle.Neox;
 
     /// <inheritdoc />
-    internal override void Validate(GgufFile gguf, ModelConfig config)
+    internal override void Validate(IGgufSource gguf, ModelConfig config)
     {
         base.Validate(gguf, config);
         if (gguf.FindTensor("rope_factors_long.weight") is not null || gguf.FindTensor("rope_factors_short.weight") is not null)

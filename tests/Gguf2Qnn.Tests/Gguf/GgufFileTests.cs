@@ -88,6 +88,25 @@ public class GgufFileTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void RefusesTheIssues32ByteFileWithA2Pow48KeyLengthBeforeAllocating()
+    {
+        // Issue 2's case as stated: a 32-byte file whose first metadata key declares 2^48 bytes. The reader refuses it
+        // at kv_count already (one pair cannot fit in the 8 bytes left), before reading or allocating the key.
+        var bytes = new byte[32];
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes, GgufFile.Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), 3);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(16), 1);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(24), 1UL << 48);
+        var path = WriteTemp(bytes);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var ex = Assert.Throws<GgufFormatException>(() => GgufFile.Open(path));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.InRange(ex.Offset, 0, 31);
+        Assert.NotNull(ex.Field);
+        Assert.True(allocated < 1 << 20, $"allocated {allocated} bytes");
+    }
+
+    [Fact]
     public void RefusesTensorWhoseDataRunsPastTheEnd()
     {
         var w = new GgufWriter();
