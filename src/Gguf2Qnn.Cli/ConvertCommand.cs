@@ -4,7 +4,7 @@ using Gguf2Qnn.Conversion;
 namespace Gguf2Qnn.Cli;
 
 /// <summary><c>gguf2qnn convert MODEL.gguf -o DIR [--target cpu|qnn] [--weights keep|f16|f32] [--context N] [--prefill N]
-/// [--parts auto|N] [--soc NAME] [--allow-cpu-fallback]</c>.</summary>
+/// [--parts auto|N] [--soc NAME] [--allow-cpu-fallback] [--accuracy-level 0..4]</c>.</summary>
 internal static class ConvertCommand
 {
     public static Command Create(CliIO io)
@@ -20,7 +20,8 @@ internal static class ConvertCommand
         var parts = new Option<string>("--parts") { Description = "qnn: auto (fewest parts with each part's weights under 2 GB) or a count.", DefaultValueFactory = _ => "auto" };
         var soc = new Option<string?>("--soc") { Description = "qnn: target SoC recorded for compile (8gen3, xelite, 8elite)." };
         var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "qnn: accept graphs whose HTP op coverage is under 100%." };
-        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, fallback };
+        var accuracy = new Option<int?>("--accuracy-level") { Description = "cpu: MatMulNBits accuracy_level (0 float activations, 4 int8 activations); default: the converter's." };
+        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, fallback, accuracy };
         cmd.SetAction(p =>
         {
             if (p.GetValue(target) == "qnn")
@@ -28,7 +29,7 @@ internal static class ConvertCommand
                 return ConvertQnn(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!), p.GetValue(context), p.GetValue(prefill), p.GetValue(parts)!, p.GetValue(soc), p.GetValue(fallback));
             }
 
-            var result = Convert(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!));
+            var result = Convert(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy));
             PrintArtifacts(io, result.OutputDirectory);
             return GgufCli.Success;
         });
@@ -80,7 +81,7 @@ internal static class ConvertCommand
     };
 
     /// <summary>Converts <paramref name="gguf"/> into <paramref name="outputDir"/>, adding the tokenizer files.</summary>
-    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights)
+    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null)
     {
         var options = new ConvertOptions
         {
@@ -88,6 +89,11 @@ internal static class ConvertCommand
             OutputDirectory = outputDir,
             Weights = weights,
         };
+        if (accuracyLevel is { } level)
+        {
+            options = options with { AccuracyLevel = level };
+        }
+
         return OnnxConverter.Convert(options);
     }
 

@@ -18,7 +18,9 @@ public sealed class OnnxCausalLm : IDisposable
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly string[] _inputNames;
+    private readonly string[] _lastOnlyInputNames;
     private readonly string[] _outputNames;
+    private readonly OrtValue? _keepOne;
 
     private OnnxCausalLm(InferenceSession session, string modelPath, int contextLength)
     {
@@ -56,7 +58,17 @@ public sealed class OnnxCausalLm : IDisposable
             _outputNames[1 + (2 * i)] = OnnxNames.PresentKey(i);
             _outputNames[2 + (2 * i)] = OnnxNames.PresentValue(i);
         }
+
+        // Models from the cpu target take an optional num_logits_to_keep (an overridable initializer); older ones do not.
+        HasLastLogitsInput = session.OverridableInitializerMetadata.ContainsKey(OnnxNames.NumLogitsToKeep) ||
+            session.InputMetadata.ContainsKey(OnnxNames.NumLogitsToKeep);
+        _lastOnlyInputNames = HasLastLogitsInput ? [.. _inputNames, OnnxNames.NumLogitsToKeep] : _inputNames;
+        _keepOne = HasLastLogitsInput ? OrtValue.CreateTensorValueFromMemory(new long[] { 1 }, [1]) : null;
     }
+
+    /// <summary>Whether the graph has the <c>num_logits_to_keep</c> input, so a generation prefill computes the
+    /// lm head for its last position only.</summary>
+    public bool HasLastLogitsInput { get; }
 
     /// <summary>The .onnx file in use.</summary>
     public string ModelPath { get; }
@@ -192,6 +204,7 @@ public sealed class OnnxCausalLm : IDisposable
     {
         _session.Dispose();
         _runOptions.Dispose();
+        _keepOne?.Dispose();
     }
 
     private IEnumerable<int> GenerateCore(IReadOnlyList<int> prompt, int maxNewTokens, Sampler sampler, HashSet<int> stops)
@@ -205,8 +218,8 @@ public sealed class OnnxCausalLm : IDisposable
         IDisposableReadOnlyCollection<OrtValue>? outputs = null;
         try
         {
-            outputs = Run(prompt, 0, empty);
-            int lastRows = prompt.Count;
+            outputs = Run(prompt, 0, empty, lastOnly: true);
+            int lastRows = HasLastLogitsInput ? 1 : prompt.Count;
             int total = prompt.Count;
             var next = new int[1];
             for (int produced = 0; ; produced++)
@@ -261,7 +274,8 @@ public sealed class OnnxCausalLm : IDisposable
         return presents;
     }
 
-    private IDisposableReadOnlyCollection<OrtValue> Run(IReadOnlyList<int> tokens, int pastLength, IReadOnlyList<OrtValue> past)
+    // One pass; lastOnly asks (where the graph allows it) for the last position's logits only.
+    private IDisposableReadOnlyCollection<OrtValue> Run(IReadOnlyList<int> tokens, int pastLength, IReadOnlyList<OrtValue> past, bool lastOnly = false)
     {
         var ids = new long[tokens.Count];
         for (int i = 0; i < ids.Length; i++)
@@ -273,7 +287,9 @@ public sealed class OnnxCausalLm : IDisposable
         Array.Fill(mask, 1L);
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
         using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]);
-        var inputs = new OrtValue[_inputNames.Length];
+        bool keepOne = lastOnly && _keepOne is not null && tokens.Count > 1;
+        var names = keepOne ? _lastOnlyInputNames : _inputNames;
+        var inputs = new OrtValue[names.Length];
         inputs[0] = idsValue;
         inputs[1] = maskValue;
         for (int i = 0; i < past.Count; i++)
@@ -281,7 +297,12 @@ public sealed class OnnxCausalLm : IDisposable
             inputs[2 + i] = past[i];
         }
 
-        return _session.Run(_runOptions, _inputNames, inputs, _outputNames);
+        if (keepOne)
+        {
+            inputs[^1] = _keepOne!;
+        }
+
+        return _session.Run(_runOptions, names, inputs, _outputNames);
     }
 
     private OrtValue[] EmptyCache()
@@ -352,16 +373,18 @@ public sealed class OnnxCausalLm : IDisposable
         /// <summary>
         /// Runs <paramref name="tokens"/> at positions <see cref="Length"/>… (a prefill when there are several, a decode
         /// step for one) and returns their logits, [count, vocab] row-major, valid until the next call or disposal.
+        /// With <paramref name="lastLogitsOnly"/> and a graph that has <see cref="HasLastLogitsInput"/>, only the last
+        /// position's logits are computed and returned ([1, vocab]); <see cref="LastLogits"/> is the same either way.
         /// </summary>
         /// <exception cref="ArgumentException">No tokens, an id outside the vocabulary, or the context would overflow.</exception>
-        public ReadOnlySpan<float> Append(IReadOnlyList<int> tokens)
+        public ReadOnlySpan<float> Append(IReadOnlyList<int> tokens, bool lastLogitsOnly = false)
         {
             _lm.CheckTokens(tokens, Length);
-            var step = _lm.Run(tokens, Length, _outputs is null ? _empty : _lm.Presents(_outputs));
+            var step = _lm.Run(tokens, Length, _outputs is null ? _empty : _lm.Presents(_outputs), lastLogitsOnly);
             _outputs?.Dispose();
             _outputs = step;
             Length += tokens.Count;
-            _rows = tokens.Count;
+            _rows = _outputs[0].GetTensorDataAsSpan<float>().Length / _lm.VocabSize;
             return _outputs[0].GetTensorDataAsSpan<float>();
         }
 

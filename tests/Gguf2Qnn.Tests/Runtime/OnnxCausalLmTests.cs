@@ -197,6 +197,7 @@ public class Qwen2RuntimeTests
         OnnxConverter.Convert(new ConvertOptions { GgufPath = twin, OutputDirectory = Path.Combine(dir, "twin") });
         Assert.Equal(15, q.Tensors.Count(t => t.OnnxOp == "MatMulNBits")); // 7 per layer + the tied lm head
         Assert.All(q.Tensors, t => Assert.True(t.Exact));
+        Assert.Equal(GgufTensorNames.TokenEmbedding, Assert.Single(q.Tensors, t => t.OnnxOp == "GatherBlockQuantized").Name);
 
         int[] tokens = Enumerable.Range(0, 40).Select(i => ((i * 37) + 11) % TinyDecoder.VocabSize).ToArray();
         using var a = OnnxCausalLm.Open(Path.Combine(dir, "q"));
@@ -219,6 +220,21 @@ public class Qwen2RuntimeTests
         var le = e.EvaluateLogits(tokens);
         Assert.All(le, row => Assert.All(row, x => Assert.True(float.IsFinite(x))));
         Assert.InRange(le.Zip(la, (p, r) => p.Zip(r, (u, w) => Math.Abs(u - w)).Max()).Max(), 1e-7, 1.0);
+
+        // A generation prefill asks for the last position's logits only (num_logits_to_keep = 1): same row.
+        Assert.True(a.HasLastLogitsInput);
+        using (var sequence = a.StartSequence())
+        {
+            var last = sequence.Append(tokens, lastLogitsOnly: true);
+            Assert.Equal(la[0].Length, last.Length);
+            for (int v = 0; v < last.Length; v++)
+            {
+                Assert.Equal(la[^1][v], last[v], 1e-5f);
+            }
+
+            Assert.Equal(last.ToArray(), sequence.LastLogits.ToArray());
+            Assert.Equal(la[0].Length, sequence.Append([tokens[0]], lastLogitsOnly: true).Length);
+        }
 
         var stepwise = a.EvaluateLogits(tokens, 3);
         Assert.Equal(Sampler.ArgMax(la[^1]), Sampler.ArgMax(stepwise[^1]));
