@@ -121,6 +121,11 @@ public static class CpuTarget
             var head = gguf.FindTensor(GgufTensorNames.Output) ?? gguf.GetTensor(GgufTensorNames.TokenEmbedding);
             Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize, OnnxNames.Logits);
 
+            if (!explicitAttention)
+            {
+                g.Model.MetadataProps.Add(new Onnx.Proto.StringStringEntryProto { Key = Runtime.OnnxCausalLm.KvCacheMetadataKey, Value = Runtime.OnnxCausalLm.KvCacheSharedBuffer });
+            }
+
             g.AddOutput(OnnxNames.Logits, DataType.Float, Batch, LogitsSequence, (long)c.VocabSize);
             for (int i = 0; i < c.BlockCount; i++)
             {

@@ -75,6 +75,27 @@ public class OnnxCausalLmTests(Stories260KArtifacts artifacts) : IClassFixture<S
     }
 
     [Fact]
+    public void ASequenceThatOutgrowsItsSharedKvBuffersKeepsItsCache()
+    {
+        Assert.True(Model.SharesKvBuffers); // stories260K: head size 8, GroupQueryAttention
+        int[] tokens = Enumerable.Range(0, 300).Select(i => Prompt[i % Prompt.Length]).ToArray();
+        var single = Model.EvaluateLogits(tokens);
+        using var sequence = Model.StartSequence(); // 256 positions at first, then grown once
+        sequence.Append(tokens[..250]);
+        foreach (int t in tokens[250..])
+        {
+            sequence.Append([t], lastLogitsOnly: true);
+        }
+
+        Assert.Equal(300, sequence.Length);
+        var last = sequence.LastLogits.ToArray();
+        for (int v = 0; v < last.Length; v++)
+        {
+            Assert.Equal(single[^1][v], last[v], 1e-4f);
+        }
+    }
+
+    [Fact]
     public void GreedyGenerationMatchesLlamaCpp()
     {
         var first = Model.Generate(Prompt, new GenerationOptions { Greedy = true, MaxNewTokens = 40 }).ToArray();
