@@ -9,7 +9,7 @@ using Gguf2Qnn.Runtime;
 namespace Gguf2Qnn.Cli;
 
 /// <summary>
-/// <c>gguf2qnn bench MODEL [-p 128] [-n 64] [-t THREADS] [-r REPS] [--vs llamacpp] [--json]</c>: prefill and decode
+/// <c>gguf2qnn bench MODEL [-p 128] [-n 64] [-t THREADS] [-r REPS] [--vs llamacpp] [--json] [--profile PREFIX]</c>: prefill and decode
 /// tokens/s, time to first token and peak resident memory of the converted model, as medians over repetitions with
 /// their range; with <c>--vs llamacpp</c> llama.cpp runs the same token counts on the same threads in the same process,
 /// alternating repetition by repetition, and the ratios (ours / llama.cpp; for time to first token llama.cpp / ours,
@@ -28,17 +28,18 @@ internal static class BenchCommand
         vs.AcceptOnlyFromAmong("llamacpp");
         var gguf = new Option<string?>("--gguf") { Description = "The GGUF for --vs llamacpp when MODEL is an artifact folder." };
         var json = new Option<bool>("--json") { Description = "Print {\"pp_tps\":x,\"tg_tps\":x,\"ttft_ms\":x,\"peak_rss_mb\":x,…} (and \"reference\", \"ratios\" with --vs)." };
-        var cmd = new Command("bench", "Measure prefill and decode speed (optionally against llama.cpp).") { model, prompt, gen, threads, reps, vs, gguf, json };
+        var profile = new Option<string?>("--profile") { Description = "Write ONNX Runtime's per-node profile (Chrome trace JSON) to PREFIX_<date>.json." };
+        var cmd = new Command("bench", "Measure prefill and decode speed (optionally against llama.cpp).") { model, prompt, gen, threads, reps, vs, gguf, json, profile };
         cmd.SetAction(p =>
         {
             var settings = new BenchSettings(p.GetValue(prompt), p.GetValue(gen), p.GetValue(threads), p.GetValue(reps));
             settings.Validate();
-            return Bench(io, p.GetValue(model)!, p.GetValue(gguf), p.GetValue(vs) == "llamacpp", settings, p.GetValue(json));
+            return Bench(io, p.GetValue(model)!, p.GetValue(gguf), p.GetValue(vs) == "llamacpp", settings, p.GetValue(json), p.GetValue(profile));
         });
         return cmd;
     }
 
-    internal static int Bench(CliIO io, string modelPath, string? ggufForReference, bool vsLlamaCpp, BenchSettings s, bool json)
+    internal static int Bench(CliIO io, string modelPath, string? ggufForReference, bool vsLlamaCpp, BenchSettings s, bool json, string? profilePrefix = null)
     {
         string? gguf = File.Exists(modelPath) ? modelPath : ggufForReference;
         if (vsLlamaCpp && gguf is null)
@@ -53,7 +54,7 @@ internal static class BenchCommand
 
         var artifacts = RunCommand.ResolveArtifacts(io, modelPath);
         ProcessMemory.ResetPeak();
-        using var lm = OnnxCausalLm.Open(artifacts, new RuntimeOptions { IntraOpThreads = s.Threads });
+        using var lm = OnnxCausalLm.Open(artifacts, new RuntimeOptions { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
         io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");
         var ours = new List<BenchTimings> { OnnxBench.Run(lm, s.PromptTokens, s.GenTokens, seed: 42, warmUp: true) };
         io.Err.WriteLine($"bench: ours 1/{s.Repetitions}: {Line(ours[^1].PrefillTokensPerSecond, ours[^1].DecodeTokensPerSecond, ours[^1].TimeToFirstTokenMilliseconds)}");

@@ -4,7 +4,7 @@ using Gguf2Qnn.Conversion;
 namespace Gguf2Qnn.Cli;
 
 /// <summary><c>gguf2qnn convert MODEL.gguf -o DIR [--target cpu|qnn] [--weights keep|f16|f32] [--context N] [--prefill N]
-/// [--parts auto|N] [--soc NAME] [--activations fp32|fp16|uint16] [--calibration FILE] [--allow-cpu-fallback]</c>.</summary>
+/// [--parts auto|N] [--soc NAME] [--activations fp32|fp16|uint16] [--calibration FILE] [--allow-cpu-fallback] [--accuracy-level 0..4]</c>.</summary>
 internal static class ConvertCommand
 {
     public static Command Create(CliIO io)
@@ -23,7 +23,8 @@ internal static class ConvertCommand
         activations.AcceptOnlyFromAmong("fp32", "fp16", "uint16");
         var calibration = new Option<string?>("--calibration") { Description = "qnn, --activations uint16: text file to calibrate activation ranges on (default: the text shipped with gguf2qnn)." };
         var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "qnn: accept graphs whose HTP op coverage is under 100%." };
-        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, activations, calibration, fallback };
+        var accuracy = new Option<int?>("--accuracy-level") { Description = "cpu: MatMulNBits accuracy_level (0 float activations, 4 int8 activations); default: the converter's." };
+        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, activations, calibration, fallback, accuracy };
         cmd.SetAction(p =>
         {
             if (p.GetValue(target) == "qnn")
@@ -32,7 +33,7 @@ internal static class ConvertCommand
                     p.GetValue(activations) switch { "fp16" => QnnActivations.Float16, "uint16" => QnnActivations.Uint16, _ => QnnActivations.Float32 }, p.GetValue(calibration));
             }
 
-            var result = Convert(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!));
+            var result = Convert(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy));
             PrintArtifacts(io, result.OutputDirectory);
             return GgufCli.Success;
         });
@@ -86,7 +87,7 @@ internal static class ConvertCommand
     };
 
     /// <summary>Converts <paramref name="gguf"/> into <paramref name="outputDir"/>, adding the tokenizer files.</summary>
-    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights)
+    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null)
     {
         var options = new ConvertOptions
         {
@@ -94,6 +95,11 @@ internal static class ConvertCommand
             OutputDirectory = outputDir,
             Weights = weights,
         };
+        if (accuracyLevel is { } level)
+        {
+            options = options with { AccuracyLevel = level };
+        }
+
         return OnnxConverter.Convert(options);
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.Intrinsics;
 using Gguf2Qnn.Gguf;
 
 namespace Gguf2Qnn.Conversion;
@@ -43,6 +44,16 @@ public static class MatMulNBitsPacking
             scales[blk] = (float)BinaryPrimitives.ReadHalfLittleEndian(src);
             var qs = src[2..];
             var dst = b.Slice(blk * 16, 16);
+            if (Vector128.IsHardwareAccelerated)
+            {
+                // As 8 little-endian pairs u = qs[2j] | qs[2j+1] << 8: output byte j is
+                // (u & 0x0F) | ((u >> 4) & 0xF0) and byte j + 8 is ((u >> 4) & 0x0F) | ((u >> 8) & 0xF0).
+                var u = Vector128.Create(qs).AsUInt16();
+                var low = (u & Vector128.Create((ushort)0x000F)) | ((u >> 4) & Vector128.Create((ushort)0x00F0));
+                var high = ((u >> 4) & Vector128.Create((ushort)0x000F)) | ((u >> 8) & Vector128.Create((ushort)0x00F0));
+                Vector128.Narrow(low, high).CopyTo(dst);
+                continue;
+            }
 
             // Weights 0..15 are the low nibbles of qs[0..15], weights 16..31 the high nibbles.
             for (int j = 0; j < 8; j++)

@@ -60,6 +60,9 @@ public static class OnnxConverter
     {
         var config = ModelConfig.FromGguf(gguf);
         int context = options.ContextLength ?? config.ContextLength;
+
+        // The source hash for conversion.json reads the whole file once more; do it on another core meanwhile.
+        var sourceHash = Task.Run(() => HashFile(gguf.Path));
         int total = gguf.Tensors.Count;
         int done = 0;
         progress?.Report(new ConversionProgress("weights", 0, total, null));
@@ -100,18 +103,14 @@ public static class OnnxConverter
 
         files.Add(ManifestFileName);
         progress?.Report(new ConversionProgress("manifest", total, total, null));
-        WriteManifest(Path.Combine(staging, ManifestFileName), gguf, config, options, context, files, mappings);
+        WriteManifest(Path.Combine(staging, ManifestFileName), gguf, config, options, context, files, mappings, sourceSha256: sourceHash.GetAwaiter().GetResult());
         return new ConversionResult(output, Path.Combine(output, ModelFileName), config, files, mappings);
     }
 
     /// <summary>Writes conversion.json; <paramref name="extra"/>'s properties (target-specific records) are added at the top level.</summary>
-    internal static void WriteManifest(string path, GgufFile gguf, ModelConfig config, ConvertOptions options, int context, List<string> files, List<TensorMapping> mappings, JsonObject? extra = null)
+    internal static void WriteManifest(string path, GgufFile gguf, ModelConfig config, ConvertOptions options, int context, List<string> files, List<TensorMapping> mappings, JsonObject? extra = null, string? sourceSha256 = null)
     {
-        string sha256;
-        using (var stream = new FileStream(gguf.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
-        {
-            sha256 = System.Convert.ToHexStringLower(SHA256.HashData(stream));
-        }
+        string sha256 = sourceSha256 ?? HashFile(gguf.Path);
 
         var tensors = new JsonArray();
         foreach (var m in mappings)
@@ -177,6 +176,13 @@ public static class OnnxConverter
         }
 
         File.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    // SHA-256 of a file as lowercase hex.
+    private static string HashFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        return System.Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     // Replaces `output` with `staging`: an existing folder is moved aside first and deleted after the swap.

@@ -41,6 +41,10 @@ internal sealed record LinearWeight(LinearEncoding Encoding, string Weight, stri
     public string? Offsets { get; init; }
 }
 
+/// <summary>A token embedding as written: a float32 table for Gather (<paramref name="Scales"/> null, bits 0) or
+/// block-quantized data and scales for com.microsoft GatherBlockQuantized.</summary>
+internal sealed record EmbeddingWeight(string Data, string? Scales, int Bits);
+
 /// <summary>
 /// Turns GGUF tensors into initializers of a <see cref="GraphBuilder"/>, one tensor at a time, straight from the
 /// memory-mapped file (a float copy of at most one tensor is held while transposing), and records a
@@ -196,37 +200,85 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
         return name;
     }
 
+    /// <summary>
+    /// Writes the token embedding for a Gather over token ids. With <see cref="WeightFormat.Keep"/>, Q4_0 and Q8_0
+    /// tables stay block-quantized for com.microsoft GatherBlockQuantized (ORT contrib op, opset 1; CPU kernel
+    /// contrib_ops/cpu/quantization/gather_block_quantized.cc): data uint8 [vocab, hidden·bits/8] (bits = 4: weight 2j
+    /// in the low nibble of byte j, 2j+1 in the high nibble; bits = 8: q + 128), scales float32 [vocab, hidden/32],
+    /// no zero points (the op's default zero point is 2^(bits−1): 8 or 128). The op computes (q − zero point)·scale in
+    /// float32, which is ggml's d·(nibble − 8) / d·q bit for bit. Every other type (and the other formats) becomes the
+    /// float32 table of <see cref="Embedding"/>.
+    /// </summary>
+    /// <exception cref="GgufFormatException">The tensor's shape is not (hidden, vocab).</exception>
+    /// <exception cref="NotSupportedException">A type that has to be dequantized cannot be yet.</exception>
+    public EmbeddingWeight GatherEmbedding(GgufTensorInfo tensor, string node, int hidden, int vocab)
+    {
+        RequireShape(tensor, hidden, vocab);
+        if (format == WeightFormat.Keep && (tensor.Type == GgmlType.Q4_0 || tensor.Type == GgmlType.Q8_0))
+        {
+            int bits = tensor.Type == GgmlType.Q4_0 ? 4 : 8;
+            var (data, scales, _) = WriteBlockQuantized(
+                tensor,
+                OnnxNames.Initializer(node, "weight_q" + bits.ToString(CultureInfo.InvariantCulture)),
+                OnnxNames.Initializer(node, "scales"),
+                bits,
+                vocab,
+                hidden,
+                blob => [vocab, (long)hidden / MatMulNBitsPacking.BlockSize * blob]);
+            string encoding = string.Create(CultureInfo.InvariantCulture, $"GatherBlockQuantized bits={bits} block_size=32 data[vocab,hidden*{bits}/8] scales[vocab,hidden/32] zero_point={(bits == 4 ? 8 : 128)}");
+            Record(tensor, "GatherBlockQuantized", [data, scales], encoding, 0);
+            return new EmbeddingWeight(data, scales, bits);
+        }
+
+        return new EmbeddingWeight(Embedding(tensor, OnnxNames.Initializer(node, "weight"), hidden, vocab), null, 0);
+    }
+
     private LinearWeight NBits(GgufTensorInfo tensor, string node, int k, int n, int bits)
+    {
+        var (bName, sName, scaleError) = WriteBlockQuantized(
+            tensor,
+            OnnxNames.Initializer(node, "weight_q" + bits.ToString(CultureInfo.InvariantCulture)),
+            OnnxNames.Initializer(node, "scales"),
+            bits,
+            n,
+            k,
+            blob => [n, k / MatMulNBitsPacking.BlockSize, blob]);
+        int blobBytes = MatMulNBitsPacking.BlockSize * bits / 8;
+        string encoding = string.Create(CultureInfo.InvariantCulture, $"MatMulNBits bits={bits} block_size=32 B[N,K/32,{blobBytes}] scales{(Float16Activations ? " float16" : string.Empty)}[N,K/32] zero_point={(bits == 4 ? 8 : 128)}");
+
+        // A weight's error bound: |d − d'| · max|q − zero_point| (8 for 4-bit, 128 for 8-bit).
+        Record(tensor, "MatMulNBits", [bName, sName], encoding, scaleError * (bits == 4 ? 8 : 128));
+        return new LinearWeight(LinearEncoding.NBits, bName, sName, bits, k, n);
+    }
+
+    // Streams a Q4_0/Q8_0 tensor of `rows` rows of `k` weights as re-packed blocks (one pass over the source; the
+    // scales, 4 bytes per 32 weights, are kept and written after the data).
+    private (string Data, string Scales, double ScaleError) WriteBlockQuantized(
+        GgufTensorInfo tensor, string dataName, string scalesName, int bits, int rows, int k, Func<int, long[]> dataDims)
     {
         int blocksPerRow = k / MatMulNBitsPacking.BlockSize;
         int blob = MatMulNBitsPacking.BlockSize * bits / 8;
-        string bName = OnnxNames.Initializer(node, "weight_q" + bits.ToString(CultureInfo.InvariantCulture));
-        string sName = OnnxNames.Initializer(node, "scales");
         int rowsPerSlice = RowsPerSlice(tensor);
-
-        // Two streaming passes over the rows: packed blocks, then scales (one open external tensor at a time).
         var packed = new byte[(long)rowsPerSlice * blocksPerRow * blob];
-        var scales = new float[(long)rowsPerSlice * blocksPerRow];
-        void Pack(long row, int rows)
+        var scales = new float[(long)rows * blocksPerRow];
+        graph.AddInitializer(dataName, DataType.Uint8, dataDims(blob), sink =>
         {
-            var src = gguf.GetTensorRows(tensor, row, rows);
-            if (bits == 4)
+            for (long row = 0; row < rows; row += rowsPerSlice)
             {
-                MatMulNBitsPacking.PackQ4_0(src, packed, scales);
-            }
-            else
-            {
-                MatMulNBitsPacking.PackQ8_0(src, packed, scales);
-            }
-        }
+                int count = (int)Math.Min(rowsPerSlice, rows - row);
+                var src = gguf.GetTensorRows(tensor, row, count);
+                var dst = packed.AsSpan(0, count * blocksPerRow * blob);
+                var dstScales = scales.AsSpan((int)(row * blocksPerRow), count * blocksPerRow);
+                if (bits == 4)
+                {
+                    MatMulNBitsPacking.PackQ4_0(src, dst, dstScales);
+                }
+                else
+                {
+                    MatMulNBitsPacking.PackQ8_0(src, dst, dstScales);
+                }
 
-        graph.AddInitializer(bName, DataType.Uint8, [n, blocksPerRow, blob], sink =>
-        {
-            for (long row = 0; row < n; row += rowsPerSlice)
-            {
-                int rows = (int)Math.Min(rowsPerSlice, n - row);
-                Pack(row, rows);
-                sink.WriteBytes(packed.AsSpan(0, rows * blocksPerRow * blob));
+                sink.WriteBytes(dst);
             }
         });
         double scaleError = 0;
@@ -234,40 +286,20 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
         {
             // Q4_0/Q8_0 block scales are float16 in the GGUF, so this is exact; the error is measured anyway.
             var half = new Half[scales.Length];
-            graph.AddInitializer(sName, DataType.Float16, [n, blocksPerRow], sink =>
+            for (int i = 0; i < scales.Length; i++)
             {
-                for (long row = 0; row < n; row += rowsPerSlice)
-                {
-                    int rows = (int)Math.Min(rowsPerSlice, n - row);
-                    Pack(row, rows);
-                    for (int i = 0; i < rows * blocksPerRow; i++)
-                    {
-                        half[i] = (Half)scales[i];
-                        scaleError = Math.Max(scaleError, Math.Abs((double)scales[i] - (float)half[i]));
-                    }
+                half[i] = (Half)scales[i];
+                scaleError = Math.Max(scaleError, Math.Abs((double)scales[i] - (float)half[i]));
+            }
 
-                    sink.Write<Half>(half.AsSpan(0, rows * blocksPerRow));
-                }
-            });
+            graph.AddInitializer<Half>(scalesName, DataType.Float16, [rows, blocksPerRow], half);
         }
         else
         {
-            graph.AddInitializer(sName, DataType.Float, [n, blocksPerRow], sink =>
-            {
-                for (long row = 0; row < n; row += rowsPerSlice)
-                {
-                    int rows = (int)Math.Min(rowsPerSlice, n - row);
-                    Pack(row, rows);
-                    sink.Write<float>(scales.AsSpan(0, rows * blocksPerRow));
-                }
-            });
+            graph.AddInitializer<float>(scalesName, DataType.Float, [rows, blocksPerRow], scales);
         }
 
-        // A weight's error bound: |d − d'| · max|q − zero_point| (8 for 4-bit, 128 for 8-bit).
-        double maxError = scaleError * (bits == 4 ? 8 : 128);
-        string encoding = string.Create(CultureInfo.InvariantCulture, $"MatMulNBits bits={bits} block_size=32 B[N,K/32,{blob}] scales{(Float16Activations ? " float16" : string.Empty)}[N,K/32] zero_point={(bits == 4 ? 8 : 128)}");
-        Record(tensor, "MatMulNBits", [bName, sName], encoding, maxError);
-        return new LinearWeight(LinearEncoding.NBits, bName, sName, bits, k, n);
+        return (dataName, scalesName, scaleError);
     }
 
     // Affine block types: codes → MatMulNBits B, scales as they are, offsets (if any) as a separate [K/block, N] term.

@@ -57,6 +57,18 @@ public sealed class GraphBuilder
         return name;
     }
 
+    /// <summary>
+    /// Adds a graph input that has a default value: an initializer of the same name listed among the graph inputs
+    /// (onnx/IR.md, IR version ≥ 4: such an initializer is a default the caller may override; ONNX Runtime calls it an
+    /// overridable initializer and does not constant-fold it). Dimensions are fixed.
+    /// </summary>
+    public string AddInputWithDefault<T>(string name, DataType elementType, IReadOnlyList<long> dims, ReadOnlySpan<T> values)
+        where T : unmanaged
+    {
+        Graph.Input.Add(ValueInfo(name, elementType, dims.Select(d => (object)d).ToArray()));
+        return AddInitializer(name, elementType, dims, values);
+    }
+
     /// <summary>Adds a graph output (the value must be produced by a node). Dimensions as in <see cref="AddInput"/>.</summary>
     public void AddOutput(string name, DataType elementType, params object[] dims) =>
         Graph.Output.Add(ValueInfo(name, elementType, dims));

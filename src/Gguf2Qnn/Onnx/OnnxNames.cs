@@ -16,8 +16,16 @@ public static class OnnxNames
     /// <summary>Graph input: 1 for real tokens, int64 [batch_size, total_sequence_length].</summary>
     public const string AttentionMask = "attention_mask";
 
-    /// <summary>Graph output: float32 [batch_size, sequence_length, vocab_size].</summary>
+    /// <summary>Graph output: float32 [batch_size, sequence_length, vocab_size] (the cpu target: the last
+    /// <see cref="NumLogitsToKeep"/> positions when that input is fed and not 0).</summary>
     public const string Logits = "logits";
+
+    /// <summary>
+    /// Optional graph input (a default of 0 is stored in the model): int64 [1], how many of the last positions get
+    /// logits; 0 means all of them (the ONNX Runtime GenAI contract), 1 only the last (what a prefill for generation
+    /// needs). The name follows Hugging Face transformers' <c>num_logits_to_keep</c>.
+    /// </summary>
+    public const string NumLogitsToKeep = "num_logits_to_keep";
 
     /// <summary>ONNX Runtime GenAI's printf pattern for past keys (genai_config.json past_key_names).</summary>
     public const string PastKeyPattern = "past_key_values.%d.key";

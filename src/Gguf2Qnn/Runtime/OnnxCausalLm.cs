@@ -18,7 +18,9 @@ public sealed class OnnxCausalLm : ICausalLm
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly string[] _inputNames;
+    private readonly string[] _lastOnlyInputNames;
     private readonly string[] _outputNames;
+    private readonly OrtValue? _keepOne;
 
     private OnnxCausalLm(InferenceSession session, string modelPath, int contextLength)
     {
@@ -56,7 +58,31 @@ public sealed class OnnxCausalLm : ICausalLm
             _outputNames[1 + (2 * i)] = OnnxNames.PresentKey(i);
             _outputNames[2 + (2 * i)] = OnnxNames.PresentValue(i);
         }
+
+        // Models from the cpu target take an optional num_logits_to_keep (an overridable initializer); older ones do not.
+        HasLastLogitsInput = session.OverridableInitializerMetadata.ContainsKey(OnnxNames.NumLogitsToKeep) ||
+            session.InputMetadata.ContainsKey(OnnxNames.NumLogitsToKeep);
+        _lastOnlyInputNames = HasLastLogitsInput ? [.. _inputNames, OnnxNames.NumLogitsToKeep] : _inputNames;
+        _keepOne = HasLastLogitsInput ? OrtValue.CreateTensorValueFromMemory(new long[] { 1 }, [1]) : null;
+        SharesKvBuffers = session.ModelMetadata.CustomMetadataMap.TryGetValue(KvCacheMetadataKey, out string? kv) &&
+            kv == KvCacheSharedBuffer;
     }
+
+    /// <summary>Model metadata key (ModelProto.metadata_props) the cpu target sets to <see cref="KvCacheSharedBuffer"/>
+    /// when every layer's cache goes through GroupQueryAttention.</summary>
+    public const string KvCacheMetadataKey = "gguf2qnn.kv_cache";
+
+    /// <summary>The <see cref="KvCacheMetadataKey"/> value: past and present may be one buffer (GroupQueryAttention's
+    /// past_present_share_buffer mode: present has max(past buffer, total) positions and only new positions are written).</summary>
+    public const string KvCacheSharedBuffer = "group_query_attention_shared_buffer";
+
+    /// <summary>Whether the KV cache lives in one preallocated buffer per layer and tensor, bound as both past and
+    /// present (IOBinding), instead of new present tensors each step; see <see cref="KvCacheMetadataKey"/>.</summary>
+    public bool SharesKvBuffers { get; }
+
+    /// <summary>Whether the graph has the <c>num_logits_to_keep</c> input, so a generation prefill computes the
+    /// lm head for its last position only.</summary>
+    public bool HasLastLogitsInput { get; }
 
     /// <summary>The .onnx file in use.</summary>
     public string ModelPath { get; }
@@ -138,36 +164,24 @@ public sealed class OnnxCausalLm : ICausalLm
         }
 
         var result = new float[tokens.Count][];
-        var empty = EmptyCache();
-        IDisposableReadOnlyCollection<OrtValue>? outputs = null;
-        try
+        using var cache = new KvCache(this, tokens.Count);
+        cache.Step(tokens.Take(prefillLength).ToArray(), lastOnly: false);
+        CopyRows(cache.Logits, result, 0, prefillLength);
+        var next = new int[1];
+        for (int i = prefillLength; i < tokens.Count; i++)
         {
-            var prefill = tokens.Take(prefillLength).ToArray();
-            outputs = Run(prefill, 0, empty);
-            CopyRows(outputs[0], result, 0, prefillLength);
-            var next = new int[1];
-            for (int i = prefillLength; i < tokens.Count; i++)
-            {
-                next[0] = tokens[i];
-                var step = Run(next, i, Presents(outputs));
-                outputs.Dispose();
-                outputs = step;
-                CopyRows(outputs[0], result, i, 1);
-            }
+            next[0] = tokens[i];
+            cache.Step(next, lastOnly: false);
+            CopyRows(cache.Logits, result, i, 1);
+        }
 
-            return result;
-        }
-        finally
-        {
-            outputs?.Dispose();
-            DisposeAll(empty);
-        }
+        return result;
     }
 
     /// <summary>
-    /// Generates tokens after <paramref name="prompt"/>, streaming each id as it is picked: one prefill pass, then one
-    /// decode step per token in which each layer's <c>present.*</c> OrtValues are fed back, as they are, as the next
-    /// step's <c>past_key_values.*</c>. Stops at a stop token (not yielded), after
+    /// Generates tokens after <paramref name="prompt"/>, streaming each id as it is picked: one prefill pass (lm head
+    /// on the last position only where the graph has <c>num_logits_to_keep</c>), then one decode step per token
+    /// through the KV cache (see <see cref="SharesKvBuffers"/>). Stops at a stop token (not yielded), after
     /// <see cref="GenerationOptions.MaxNewTokens"/> tokens, or when the context is full.
     /// </summary>
     /// <exception cref="ArgumentException">An empty prompt, or one longer than <see cref="ContextLength"/>.</exception>
@@ -192,6 +206,7 @@ public sealed class OnnxCausalLm : ICausalLm
     {
         _session.Dispose();
         _runOptions.Dispose();
+        _keepOne?.Dispose();
     }
 
     private IEnumerable<int> GenerateCore(IReadOnlyList<int> prompt, int maxNewTokens, Sampler sampler, HashSet<int> stops)
@@ -201,105 +216,33 @@ public sealed class OnnxCausalLm : ICausalLm
             yield break;
         }
 
-        var empty = EmptyCache();
-        IDisposableReadOnlyCollection<OrtValue>? outputs = null;
-        try
+        using var cache = new KvCache(this, (int)Math.Min(ContextLength, (long)prompt.Count + maxNewTokens));
+        cache.Step(prompt, lastOnly: true);
+        var next = new int[1];
+        for (int produced = 0; ; produced++)
         {
-            outputs = Run(prompt, 0, empty);
-            int lastRows = prompt.Count;
-            int total = prompt.Count;
-            var next = new int[1];
-            for (int produced = 0; ; produced++)
+            int token = sampler.Sample(cache.LastLogits);
+            if (stops.Contains(token))
             {
-                int token = SampleLast(outputs[0], lastRows, sampler);
-                if (stops.Contains(token))
-                {
-                    yield break;
-                }
-
-                yield return token;
-                if (produced + 1 >= maxNewTokens || total >= ContextLength)
-                {
-                    yield break;
-                }
-
-                next[0] = token;
-                var step = Run(next, total, Presents(outputs));
-                outputs.Dispose();
-                outputs = step;
-                total++;
-                lastRows = 1;
+                yield break;
             }
-        }
-        finally
-        {
-            outputs?.Dispose();
-            DisposeAll(empty);
+
+            yield return token;
+            if (produced + 1 >= maxNewTokens || cache.Length >= ContextLength)
+            {
+                yield break;
+            }
+
+            next[0] = token;
+            cache.Step(next, lastOnly: true);
         }
     }
 
-    private void CopyRows(OrtValue logits, float[][] result, int first, int rows)
+    private void CopyRows(ReadOnlySpan<float> all, float[][] result, int first, int rows)
     {
-        ReadOnlySpan<float> all = logits.GetTensorDataAsSpan<float>();
         for (int r = 0; r < rows; r++)
         {
             result[first + r] = all.Slice(r * VocabSize, VocabSize).ToArray();
-        }
-    }
-
-    private int SampleLast(OrtValue logits, int rows, Sampler sampler) =>
-        sampler.Sample(logits.GetTensorDataAsSpan<float>().Slice((rows - 1) * VocabSize, VocabSize));
-
-    private OrtValue[] Presents(IDisposableReadOnlyCollection<OrtValue> outputs)
-    {
-        var presents = new OrtValue[2 * LayerCount];
-        for (int i = 0; i < presents.Length; i++)
-        {
-            presents[i] = outputs[1 + i];
-        }
-
-        return presents;
-    }
-
-    private IDisposableReadOnlyCollection<OrtValue> Run(IReadOnlyList<int> tokens, int pastLength, IReadOnlyList<OrtValue> past)
-    {
-        var ids = new long[tokens.Count];
-        for (int i = 0; i < ids.Length; i++)
-        {
-            ids[i] = tokens[i];
-        }
-
-        var mask = new long[pastLength + tokens.Count];
-        Array.Fill(mask, 1L);
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
-        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]);
-        var inputs = new OrtValue[_inputNames.Length];
-        inputs[0] = idsValue;
-        inputs[1] = maskValue;
-        for (int i = 0; i < past.Count; i++)
-        {
-            inputs[2 + i] = past[i];
-        }
-
-        return _session.Run(_runOptions, _inputNames, inputs, _outputNames);
-    }
-
-    private OrtValue[] EmptyCache()
-    {
-        var values = new OrtValue[2 * LayerCount];
-        for (int i = 0; i < values.Length; i++)
-        {
-            values[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [1, KvHeadCount, 0, HeadSize]);
-        }
-
-        return values;
-    }
-
-    private static void DisposeAll(OrtValue[] values)
-    {
-        foreach (var v in values)
-        {
-            v.Dispose();
         }
     }
 
@@ -327,50 +270,205 @@ public sealed class OnnxCausalLm : ICausalLm
 
     /// <summary>
     /// One sequence's KV cache and last logits (see <see cref="StartSequence"/>). Each <see cref="Append"/> runs one
-    /// ONNX Runtime pass over the new tokens with the previous pass's <c>present.*</c> values as <c>past_key_values.*</c>.
+    /// ONNX Runtime pass over the new tokens at the next positions.
     /// </summary>
     public sealed class DecodeSequence : IDisposable
     {
-        private readonly OnnxCausalLm _lm;
-        private readonly OrtValue[] _empty;
-        private IDisposableReadOnlyCollection<OrtValue>? _outputs;
-        private int _rows;
+        private readonly KvCache _cache;
 
-        internal DecodeSequence(OnnxCausalLm lm)
-        {
-            _lm = lm;
-            _empty = lm.EmptyCache();
-        }
+        internal DecodeSequence(OnnxCausalLm lm) => _cache = new KvCache(lm, 256);
 
         /// <summary>Positions in the cache (tokens appended so far).</summary>
-        public int Length { get; private set; }
+        public int Length => _cache.Length;
 
         /// <summary>The logits of the last position appended (length <see cref="VocabSize"/>); empty before the first append.</summary>
-        public ReadOnlySpan<float> LastLogits =>
-            _outputs is null ? [] : _outputs[0].GetTensorDataAsSpan<float>().Slice((_rows - 1) * _lm.VocabSize, _lm.VocabSize);
+        public ReadOnlySpan<float> LastLogits => _cache.Length == 0 ? [] : _cache.LastLogits;
 
         /// <summary>
         /// Runs <paramref name="tokens"/> at positions <see cref="Length"/>… (a prefill when there are several, a decode
         /// step for one) and returns their logits, [count, vocab] row-major, valid until the next call or disposal.
+        /// With <paramref name="lastLogitsOnly"/> and a graph that has <see cref="HasLastLogitsInput"/>, only the last
+        /// position's logits are computed and returned ([1, vocab]); <see cref="LastLogits"/> is the same either way.
         /// </summary>
         /// <exception cref="ArgumentException">No tokens, an id outside the vocabulary, or the context would overflow.</exception>
-        public ReadOnlySpan<float> Append(IReadOnlyList<int> tokens)
+        public ReadOnlySpan<float> Append(IReadOnlyList<int> tokens, bool lastLogitsOnly = false)
         {
-            _lm.CheckTokens(tokens, Length);
-            var step = _lm.Run(tokens, Length, _outputs is null ? _empty : _lm.Presents(_outputs));
-            _outputs?.Dispose();
-            _outputs = step;
-            Length += tokens.Count;
-            _rows = tokens.Count;
-            return _outputs[0].GetTensorDataAsSpan<float>();
+            _cache.Step(tokens, lastLogitsOnly);
+            return _cache.Logits;
         }
 
         /// <inheritdoc />
+        public void Dispose() => _cache.Dispose();
+    }
+
+    /// <summary>
+    /// The KV cache of one sequence and the logits of its last pass. With <see cref="SharesKvBuffers"/> each layer's
+    /// key and value live in one buffer [1, kv_heads, capacity, head_size] bound (IOBinding) as both
+    /// <c>past_key_values.*</c> and <c>present.*</c>: GroupQueryAttention sees the same address for both and writes only
+    /// the new positions in place (its past_present_share_buffer mode), so no step copies or reallocates the cache;
+    /// when the capacity is reached the buffers are doubled once (one copy). Otherwise each pass's
+    /// <c>present.*</c> OrtValues are fed back, as they are, as the next pass's <c>past_key_values.*</c>.
+    /// </summary>
+    private sealed class KvCache : IDisposable
+    {
+        private readonly OnnxCausalLm _lm;
+        private readonly OrtValue[] _empty;
+        private IDisposableReadOnlyCollection<OrtValue>? _outputs;
+        private OrtValue[]? _buffers;
+        private int _capacity;
+        private OrtValue? _logits;
+
+        public KvCache(OnnxCausalLm lm, int capacity)
+        {
+            _lm = lm;
+            _capacity = Math.Max(1, capacity);
+            _empty = lm.SharesKvBuffers ? [] : lm.CacheValues(0);
+        }
+
+        public int Length { get; private set; }
+
+        private int Rows { get; set; }
+
+        public ReadOnlySpan<float> Logits => (_logits ?? _outputs![0]).GetTensorDataAsSpan<float>();
+
+        public ReadOnlySpan<float> LastLogits => Logits.Slice((Rows - 1) * _lm.VocabSize, _lm.VocabSize);
+
+        public void Step(IReadOnlyList<int> tokens, bool lastOnly)
+        {
+            _lm.CheckTokens(tokens, Length);
+            int total = Length + tokens.Count;
+            var ids = new long[tokens.Count];
+            for (int i = 0; i < ids.Length; i++)
+            {
+                ids[i] = tokens[i];
+            }
+
+            var mask = new long[total];
+            Array.Fill(mask, 1L);
+            using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
+            using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]);
+            bool keepOne = lastOnly && _lm._keepOne is not null && tokens.Count > 1;
+            if (_lm.SharesKvBuffers)
+            {
+                EnsureCapacity(total);
+                using var binding = _lm._session.CreateIoBinding();
+                binding.BindInput(OnnxNames.InputIds, idsValue);
+                binding.BindInput(OnnxNames.AttentionMask, maskValue);
+                if (keepOne)
+                {
+                    binding.BindInput(OnnxNames.NumLogitsToKeep, _lm._keepOne!);
+                }
+
+                binding.BindOutputToDevice(OnnxNames.Logits, OrtMemoryInfo.DefaultInstance); // bound first: outputs[0] below
+                for (int i = 0; i < _buffers!.Length; i++)
+                {
+                    binding.BindInput(_lm._inputNames[2 + i], _buffers[i]);
+                    binding.BindOutput(_lm._outputNames[1 + i], _buffers[i]);
+                }
+
+                _lm._session.RunWithBinding(_lm._runOptions, binding);
+                // Not `using`: disposing the collection would dispose the logits kept below as well.
+                var outputs = binding.GetOutputValues();
+                for (int i = 1; i < outputs.Count; i++)
+                {
+                    outputs[i].Dispose(); // new wrappers of the bound cache buffers; the buffers stay ours
+                }
+
+                _logits?.Dispose();
+                _logits = outputs[0];
+            }
+            else
+            {
+                var names = keepOne ? _lm._lastOnlyInputNames : _lm._inputNames;
+                var inputs = new OrtValue[names.Length];
+                inputs[0] = idsValue;
+                inputs[1] = maskValue;
+                for (int i = 0; i < 2 * _lm.LayerCount; i++)
+                {
+                    inputs[2 + i] = _outputs is null ? _empty[i] : _outputs[1 + i];
+                }
+
+                if (keepOne)
+                {
+                    inputs[^1] = _lm._keepOne!;
+                }
+
+                var step = _lm._session.Run(_lm._runOptions, names, inputs, _lm._outputNames);
+                _outputs?.Dispose();
+                _outputs = step;
+            }
+
+            Length = total;
+            Rows = Logits.Length / _lm.VocabSize;
+        }
+
         public void Dispose()
         {
             _outputs?.Dispose();
             _outputs = null;
+            _logits?.Dispose();
+            _logits = null;
             DisposeAll(_empty);
+            if (_buffers is not null)
+            {
+                DisposeAll(_buffers);
+                _buffers = null;
+            }
+        }
+
+        // Allocates the shared buffers, or doubles them (keeping the first Length positions of every head) when
+        // `total` positions would not fit.
+        private void EnsureCapacity(int total)
+        {
+            if (_buffers is not null && total <= _capacity)
+            {
+                return;
+            }
+
+            int capacity = Math.Max(total, _buffers is null ? _capacity : Math.Min(_lm.ContextLength, Math.Max(total, 2 * _capacity)));
+            var grown = _lm.CacheValues(capacity);
+            if (_buffers is not null)
+            {
+                int headSize = _lm.HeadSize;
+                for (int i = 0; i < grown.Length; i++)
+                {
+                    var src = _buffers[i].GetTensorDataAsSpan<float>();
+                    var dst = grown[i].GetTensorMutableDataAsSpan<float>();
+                    for (int h = 0; h < _lm.KvHeadCount; h++)
+                    {
+                        src.Slice(h * _capacity * headSize, Length * headSize).CopyTo(dst.Slice(h * capacity * headSize));
+                    }
+                }
+
+                DisposeAll(_buffers);
+            }
+
+            _buffers = grown;
+            _capacity = capacity;
+        }
+    }
+
+    // One float32 tensor [1, kv_heads, positions, head_size] per past/present name (zero-filled when positions > 0).
+    private OrtValue[] CacheValues(int positions)
+    {
+        var values = new OrtValue[2 * LayerCount];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [1, KvHeadCount, positions, HeadSize]);
+            if (positions > 0)
+            {
+                values[i].GetTensorMutableDataAsSpan<float>().Clear();
+            }
+        }
+
+        return values;
+    }
+
+    private static void DisposeAll(OrtValue[] values)
+    {
+        foreach (var v in values)
+        {
+            v.Dispose();
         }
     }
 }

@@ -14,6 +14,12 @@ public sealed record RuntimeOptions
     /// <summary>ONNX Runtime log severity. Default: warnings.</summary>
     public OrtLoggingLevel LogLevel { get; init; } = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
 
+    /// <summary>
+    /// When set, ONNX Runtime's profiler records every node run (SessionOptions.EnableProfiling) into a Chrome-trace
+    /// JSON file named <c>{prefix}_{date}.json</c>, written when the session is disposed. Default null (off).
+    /// </summary>
+    public string? ProfilePathPrefix { get; init; }
+
     /// <summary>Builds the ORT session options (caller disposes).</summary>
     /// <exception cref="ArgumentOutOfRangeException">A negative thread count.</exception>
     public SessionOptions ToSessionOptions()
@@ -25,6 +31,12 @@ public sealed record RuntimeOptions
             LogSeverityLevel = LogLevel,
             IntraOpNumThreads = IntraOpThreads,
         };
+        if (ProfilePathPrefix is not null)
+        {
+            options.ProfileOutputPathPrefix = ProfilePathPrefix; // read by the EnableProfiling setter
+            options.EnableProfiling = true;
+        }
+
         options.AppendExecutionProvider_CPU(useArena: 1);
         return options;
     }

@@ -13,8 +13,9 @@ namespace Gguf2Qnn.Targets;
 /// <remarks>
 /// <para>Inputs: <c>input_ids</c> int64 [batch_size, sequence_length]; <c>attention_mask</c> int64
 /// [batch_size, total_sequence_length]; <c>past_key_values.{i}.key|value</c> float32
-/// [batch_size, kv_heads, past_sequence_length, head_size]. Outputs: <c>logits</c> float32
-/// [batch_size, sequence_length, vocab]; <c>present.{i}.key|value</c> float32
+/// [batch_size, kv_heads, past_sequence_length, head_size]; optional <c>num_logits_to_keep</c> int64 [1] (default 0:
+/// logits for every position; n: for the last n). Outputs: <c>logits</c> float32
+/// [batch_size, sequence_length (or num_logits_to_keep), vocab]; <c>present.{i}.key|value</c> float32
 /// [batch_size, kv_heads, total_sequence_length, head_size].</para>
 /// <para>Per layer (llama.cpp <c>llm_build_llama</c> / <c>llm_build_qwen2</c> order): RMSNorm
 /// (SimplifiedLayerNormalization, or SkipSimplifiedLayerNormalization which also emits the residual sum) → Q/K/V
@@ -41,6 +42,19 @@ public static class CpuTarget
         new Builder(gguf, config, g, weights, contextLength, options.AccuracyLevel,
             options.ForceExplicitAttention || !SupportsGroupQueryAttention(config), options.EmulateLlamaCppActivations).Build();
 
+    // The embedding lookup node "embed_tokens" for ids int64 [batch, sequence]: output float32 [batch, sequence, hidden].
+    internal static string AddEmbeddingLookup(GraphBuilder g, EmbeddingWeight e, string ids)
+    {
+        if (e.Scales is null)
+        {
+            return g.Add("Gather", "embed_tokens", [e.Data, ids], OnnxDomains.Onnx, Attr.Int("axis", 0));
+        }
+
+        return g.Add("GatherBlockQuantized", "embed_tokens", [e.Data, ids, e.Scales], OnnxDomains.Microsoft,
+            Attr.Int("bits", e.Bits), Attr.Int("block_size", MatMulNBitsPacking.BlockSize),
+            Attr.Int("gather_axis", 0), Attr.Int("quantize_axis", 1));
+    }
+
     private sealed class Builder(
         GgufFile gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
     {
@@ -48,6 +62,7 @@ public static class CpuTarget
         private const string Sequence = "sequence_length";
         private const string Total = "total_sequence_length";
         private const string Past = "past_sequence_length";
+        private const string LogitsSequence = "logits_sequence_length";
 
         private readonly Dictionary<(string, ActivationFormat), string> _roundedActivations = [];
         private readonly Dictionary<(string, int), string> _blockSums = [];
@@ -88,8 +103,7 @@ public static class CpuTarget
                 AttentionLengths();
             }
 
-            string embeddings = weights.Embedding(gguf.GetTensor(GgufTensorNames.TokenEmbedding), OnnxNames.Initializer("embed_tokens", "weight"), c.EmbeddingLength, c.VocabSize);
-            string hidden = g.Add("Gather", "embed_tokens", [embeddings, OnnxNames.InputIds], OnnxDomains.Onnx, Attr.Int("axis", 0));
+            string hidden = Embedding();
 
             // The residual stream: `residual` is the running sum, `pending` the block output not yet added to it.
             string residual = hidden;
@@ -104,17 +118,38 @@ public static class CpuTarget
                 pending = Mlp(i, y);
             }
 
-            string final = RmsNorm("final_norm", GgufTensorNames.OutputNorm, ref residual, pending);
+            string final = LastPositions(RmsNorm("final_norm", GgufTensorNames.OutputNorm, ref residual, pending));
             var head = gguf.FindTensor(GgufTensorNames.Output) ?? gguf.GetTensor(GgufTensorNames.TokenEmbedding);
             Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize, OnnxNames.Logits);
 
-            g.AddOutput(OnnxNames.Logits, DataType.Float, Batch, Sequence, (long)c.VocabSize);
+            if (!explicitAttention)
+            {
+                g.Model.MetadataProps.Add(new Onnx.Proto.StringStringEntryProto { Key = Runtime.OnnxCausalLm.KvCacheMetadataKey, Value = Runtime.OnnxCausalLm.KvCacheSharedBuffer });
+            }
+
+            g.AddOutput(OnnxNames.Logits, DataType.Float, Batch, LogitsSequence, (long)c.VocabSize);
             for (int i = 0; i < c.BlockCount; i++)
             {
                 g.AddOutput(OnnxNames.PresentKey(i), DataType.Float, Batch, (long)c.HeadCountKv, Total, (long)c.HeadDim);
                 g.AddOutput(OnnxNames.PresentValue(i), DataType.Float, Batch, (long)c.HeadCountKv, Total, (long)c.HeadDim);
             }
         }
+
+        // The last num_logits_to_keep positions of the final hidden states [batch, sequence, hidden] (all of them for
+        // the default 0: Slice from −0 = 0), so a generation prefill runs lm_head on one row instead of every row.
+        private string LastPositions(string hidden)
+        {
+            string keep = g.AddInputWithDefault<long>(OnnxNames.NumLogitsToKeep, DataType.Int64, [1], [0L]);
+            string start = g.Add("Neg", "logits_to_keep/start", [keep]);
+            string end = g.AddInt64("logits_to_keep/end", [1], long.MaxValue);
+            string axes = g.AddInt64("logits_to_keep/axes", [1], 1);
+            return g.Add("Slice", "logits_to_keep/slice", [hidden, start, end, axes]);
+        }
+
+        // Token ids → hidden states float32 [batch, sequence, hidden]: GatherBlockQuantized over the 4/8-bit table when
+        // the weight writer kept it quantized, else Gather over the float32 table.
+        private string Embedding() =>
+            AddEmbeddingLookup(g, weights.GatherEmbedding(gguf.GetTensor(GgufTensorNames.TokenEmbedding), "embed_tokens", c.EmbeddingLength, c.VocabSize), OnnxNames.InputIds);
 
         // seqlens_k = ReduceSum(attention_mask, axis 1) − 1 as int32 [batch]; total = attention_mask.shape[1] as int32 scalar.
         private void AttentionLengths()
