@@ -23,7 +23,7 @@ namespace Gguf2Qnn.Tests.Tokenization;
 [Trait("Category", "Tokenization")]
 public class HuggingFaceExportTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Vocabs() => ["llama-spm", "phi-3", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon"];
+    public static TheoryData<string> Vocabs() => ["llama-spm", "phi-3", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "bert-bge"];
 
     [Theory]
     [MemberData(nameof(Vocabs))]
@@ -190,7 +190,21 @@ internal static class HuggingFaceCrossCheck
             }
         }
 
-        // 2. Unicode version: code points assigned in Unicode 16.0 are unassigned in llama.cpp's 15.1 tables.
+        // 2. WordPiece: Metaspace does not prepend ▁ to a word that already starts with one (llama.cpp always does),
+        //    also when the ▁ follows punctuation, a CJK ideograph, or marks and controls that are dropped.
+        if (ours is WordPieceTokenizer && System.Text.RegularExpressions.Regex.IsMatch(text, "(^|[\\s\\p{P}!-/:-@\\[-`{-~\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF])[\\p{M}\\p{Cf}\\p{Co}\\p{Cc}]*\u2581"))
+        {
+            return "WordPiece word starting with U+2581";
+        }
+
+        // 3. WordPiece: the export drops Hangul vowel and final jamo (to keep only the initial of a decomposed
+        //    syllable, as llama.cpp does); llama.cpp keeps such jamo when they are in the input as they are.
+        if (ours is WordPieceTokenizer && text.Any(c => c is (>= '\u1161' and <= '\u1175') or (>= '\u11A8' and <= '\u11C2')))
+        {
+            return "WordPiece input with Hangul vowel or final jamo";
+        }
+
+        // 4. Unicode version: code points assigned in Unicode 16.0 are unassigned in llama.cpp's 15.1 tables.
         foreach (var rune in text.EnumerateRunes())
         {
             if (Gguf2Qnn.Tokenization.PreTokenization.CodepointFlags.CategoryOf(rune.Value) == System.Globalization.UnicodeCategory.OtherNotAssigned
@@ -232,6 +246,7 @@ internal static class HuggingFaceCrossCheck
         .. ours.AddBosToken ? [ours.BosTokenId!.Value] : Array.Empty<int>(),
         .. ids,
         .. ours.AddEosToken ? [ours.EosTokenId!.Value] : Array.Empty<int>(),
+        .. ours.AddSeparatorToken ? [ours.SeparatorTokenId!.Value] : Array.Empty<int>(),
     ];
 
     private static int[] Encode(HfTokenizer hf, string text) => Array.ConvertAll(hf.Encode(text), id => (int)id);
