@@ -32,6 +32,11 @@ public sealed record HuggingFaceTokenizerConfigOptions
 /// whose result is not a token is left out, as <see cref="GgufTokenizer"/> does) and <c>ignore_merges</c> where
 /// llama.cpp sets it; pre-tokenizer one <c>Split</c> per llama.cpp rule of <c>tokenizer.ggml.pre</c>
 /// (<see cref="HuggingFaceSplitPatterns"/>), then <c>ByteLevel</c> without its own regex; decoder <c>ByteLevel</c>.</item>
+/// <item><c>bert</c> (WordPiece): model <c>WordPiece</c> over the GGUF texts (▁-prefixed word starts, continuation
+/// pieces bare, so <c>continuing_subword_prefix</c> is empty and no word length limit); normalizer and pre-tokenizer
+/// rebuild llama.cpp's pre-processing (CJK padding, NFD, marks and controls removed, lower case, whitespace and
+/// punctuation splits, ▁ per word); decoder ▁ → space; the template adds [CLS] and [SEP]. Known difference: the export
+/// removes Hangul vowel and final jamo everywhere (llama.cpp only loses them from decomposed syllables).</item>
 /// </list>
 /// Every token is in the model vocabulary under its GGUF text, at its GGUF id. Control, user-defined and unknown
 /// tokens are also <c>added_tokens</c> (control and unknown with <c>special: true</c>), not normalized, with
@@ -280,7 +285,8 @@ public static class HuggingFaceExport
     /// pieces have no prefix, so the model's <c>continuing_subword_prefix</c> is empty. Normalizer:
     /// <c>BertNormalizer</c> only for its CJK padding, then <c>NFD</c>, then a <c>Replace</c> that removes what llama.cpp
     /// drops or loses (marks, Cf/Co/Cc other than whitespace, U+0000, U+FFFD, and the Hangul vowel and final jamo that
-    /// follow the initial of a decomposed syllable), then <c>Lowercase</c>. Pre-tokenizer: <c>Split</c> at whitespace
+    /// follow the initial of a decomposed syllable), then <c>Lowercase</c>, then a <c>Replace</c> doubling a ▁ that starts
+    /// a word (Metaspace adds none to a word that already starts with ▁; llama.cpp always adds one). Pre-tokenizer: <c>Split</c> at whitespace
     /// (removed), <c>Split</c> isolating Unicode punctuation and ASCII symbols (as llama.cpp; Oniguruma's tables rather
     /// than the older ones of <c>BertPreTokenizer</c>), then <c>Metaspace</c>. Decoder: ▁ back to a
     /// space (transformers' <c>clean_up_tokenization_spaces</c> does the rest).
@@ -306,6 +312,13 @@ public static class HuggingFaceExport
         w.WriteString("content", "");
         w.WriteEndObject();
         WriteTyped(w, "Lowercase");
+        w.WriteStartObject();
+        w.WriteString("type", "Replace");
+        w.WriteStartObject("pattern");
+        w.WriteString("Regex", "(?<=^|[\\s\\p{P}!-/:-@\\[-`{-~])\\x{2581}");
+        w.WriteEndObject();
+        w.WriteString("content", SpaceMark + SpaceMark);
+        w.WriteEndObject();
         w.WriteEndArray();
         w.WriteEndObject();
 
