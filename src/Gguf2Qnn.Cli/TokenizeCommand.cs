@@ -19,19 +19,16 @@ internal static class TokenizeCommand
         var model = new Argument<string>("MODEL") { Description = "A .gguf file or an artifact folder written by convert." };
         var text = new Argument<string>("TEXT") { Description = "Text to tokenize." };
         var special = new Option<bool>("--special") { Description = "Match special/control token texts (<|im_start|>, <s>…) in TEXT as single tokens (llama.cpp parse_special)." };
-        var noBos = new Option<bool>("--no-bos") { Description = "Do not add BOS (nor the EOS some vocabularies append), whatever tokenizer.ggml.add_bos_token says." };
+        var noBos = new Option<bool>("--no-bos") { Description = "Do not add BOS (nor the EOS or [SEP] some vocabularies append), whatever tokenizer.ggml.add_bos_token says." };
         var json = new Option<bool>("--json") { Description = "Print the ids as a JSON array." };
         var cmd = new Command("tokenize", "Print the token ids of TEXT (space-separated; BOS added when the GGUF asks for it).") { model, text, special, noBos, json };
         cmd.SetAction(p =>
         {
             using var file = OpenTokenizerGguf(p.GetValue(model)!);
             var tokenizer = GgufTokenizer.Create(file);
-            bool addSpecial = !p.GetValue(noBos);
-            var ids = new List<int>(tokenizer.Encode(p.GetValue(text)!, addSpecial && tokenizer.AddBosToken, p.GetValue(special)));
-            if (addSpecial && tokenizer.AddEosToken && tokenizer.EosTokenId is int eos)
-            {
-                ids.Add(eos);
-            }
+            int[] ids = p.GetValue(noBos)
+                ? tokenizer.Encode(p.GetValue(text)!, addBos: false, p.GetValue(special))
+                : tokenizer.EncodeWithSpecialTokens(p.GetValue(text)!, p.GetValue(special));
 
             io.Out.WriteLine(p.GetValue(json)
                 ? new JsonArray(ids.Select(i => (JsonNode)i).ToArray()).ToJsonString()

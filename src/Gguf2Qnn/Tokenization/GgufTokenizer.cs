@@ -15,6 +15,8 @@ namespace Gguf2Qnn.Tokenization;
 /// <item><c>tokenizer.ggml.model = gpt2</c>: byte-level BPE over <c>tokenizer.ggml.merges</c>, after the pre-tokenizer
 /// that <c>tokenizer.ggml.pre</c> names (default, gpt-2, qwen2, deepseek-r1-qwen, llama-bpe/llama3, deepseek-llm,
 /// deepseek-coder, falcon, starcoder and a few aliases).</item>
+/// <item><c>tokenizer.ggml.model = bert</c>: WordPiece, greedy longest match over <c>▁</c>-prefixed words after
+/// llama.cpp's BERT pre-processing (see <see cref="WordPieceTokenizer"/>).</item>
 /// </list>
 /// Before either model runs, text is cut at the texts of user-defined tokens (always) and of control tokens (only
 /// when special tokens are parsed), longest first, exactly as llama.cpp's <c>tokenizer_st_partition</c>.
@@ -71,6 +73,7 @@ public abstract class GgufTokenizer
         EosTokenId = PickId(vocab.EosTokenId, defaults.EosTokenId);
         UnknownTokenId = PickId(vocab.UnknownTokenId, defaults.UnknownTokenId);
         PaddingTokenId = PickId(vocab.PaddingTokenId, null);
+        SeparatorTokenId = PickId(vocab.SeparatorTokenId, defaults.SeparatorTokenId);
         int? eot = PickId(vocab.EotTokenId, null);
         int? eom = PickId(vocab.EomTokenId, null);
         int? fimPre = PickId(vocab.FimPrefixTokenId, null);
@@ -82,6 +85,7 @@ public abstract class GgufTokenizer
 
         AddBosToken = vocab.AddBosToken ?? defaults.AddBos;
         AddEosToken = vocab.AddEosToken ?? false;
+        AddSeparatorToken = vocab.AddSeparatorToken ?? defaults.AddSeparator;
         AddSpacePrefix = vocab.AddSpacePrefix ?? defaults.AddSpacePrefix;
         CleanSpaces = defaults.CleanSpaces;
 
@@ -143,6 +147,15 @@ public abstract class GgufTokenizer
     /// <summary>The padding id (<c>tokenizer.ggml.padding_token_id</c>).</summary>
     public int? PaddingTokenId { get; }
 
+    /// <summary>The separator id: <c>tokenizer.ggml.seperator_token_id</c> (llama.cpp's spelling), else 102 ([SEP]) for <c>bert</c>.</summary>
+    public int? SeparatorTokenId { get; }
+
+    /// <summary>
+    /// Whether a prompt tokenized with special tokens ends with <see cref="SeparatorTokenId"/>:
+    /// <c>tokenizer.ggml.add_sep_token</c>, else true for <c>bert</c> and false otherwise.
+    /// </summary>
+    public bool AddSeparatorToken { get; }
+
     /// <summary>
     /// Whether a prompt should start with BOS: <c>tokenizer.ggml.add_bos_token</c>, else llama.cpp's default
     /// (true for <c>llama</c>; for <c>gpt2</c> true only for the Llama-3 family of pre-tokenizers).
@@ -192,6 +205,8 @@ public abstract class GgufTokenizer
         {
             case "llama":
                 return new SpmTokenizer(vocab);
+            case "bert":
+                return new WordPieceTokenizer(vocab);
             case "gpt2":
                 var spec = BpePreTokenizerSpec.Find(vocab.Pre);
                 if (spec is null)
@@ -247,6 +262,31 @@ public abstract class GgufTokenizer
         }
 
         return output.ToArray();
+    }
+
+    /// <summary>
+    /// Tokenizes <paramref name="text"/> as <c>llama_tokenize(…, add_special: true, …)</c>: BOS first when
+    /// <see cref="AddBosToken"/>, then the text, then EOS when <see cref="AddEosToken"/> and the separator when
+    /// <see cref="AddSeparatorToken"/> (for <c>bert</c>: [CLS] … [SEP]).
+    /// </summary>
+    /// <param name="text">The text; a lone UTF-16 surrogate is read as U+FFFD.</param>
+    /// <param name="parseSpecial">Also match the texts of control tokens as single ids (see <see cref="Encode"/>).</param>
+    /// <returns>The token ids.</returns>
+    /// <exception cref="InvalidOperationException">A token that the flags ask for is missing from the vocabulary.</exception>
+    public int[] EncodeWithSpecialTokens(string text, bool parseSpecial = false)
+    {
+        var ids = new List<int>(Encode(text, AddBosToken, parseSpecial));
+        if (AddEosToken)
+        {
+            ids.Add(EosTokenId ?? throw new InvalidOperationException("add_eos_token is set, but the vocabulary has no EOS token."));
+        }
+
+        if (AddSeparatorToken)
+        {
+            ids.Add(SeparatorTokenId ?? throw new InvalidOperationException("add_sep_token is set, but the vocabulary has no separator token."));
+        }
+
+        return ids.ToArray();
     }
 
     /// <summary>
@@ -615,7 +655,14 @@ public abstract class GgufTokenizer
 
     /// <summary>What a tokenizer model fixes before the metadata is read (llama.cpp's per-model defaults).</summary>
     private protected readonly record struct ModelDefaults(
-        int? BosTokenId, int? EosTokenId, int? UnknownTokenId, bool AddBos, bool AddSpacePrefix, bool CleanSpaces);
+        int? BosTokenId, int? EosTokenId, int? UnknownTokenId, bool AddBos, bool AddSpacePrefix, bool CleanSpaces)
+    {
+        /// <summary>The default separator id (102 for <c>bert</c>).</summary>
+        public int? SeparatorTokenId { get; init; }
+
+        /// <summary>Whether special tokens include a trailing separator by default (<c>bert</c>).</summary>
+        public bool AddSeparator { get; init; }
+    }
 
     /// <summary>Token texts llama.cpp recognises (<c>llama_vocab::impl::load</c>).</summary>
     private static class SpecialTexts

@@ -32,6 +32,11 @@ public sealed record HuggingFaceTokenizerConfigOptions
 /// whose result is not a token is left out, as <see cref="GgufTokenizer"/> does) and <c>ignore_merges</c> where
 /// llama.cpp sets it; pre-tokenizer one <c>Split</c> per llama.cpp rule of <c>tokenizer.ggml.pre</c>
 /// (<see cref="HuggingFaceSplitPatterns"/>), then <c>ByteLevel</c> without its own regex; decoder <c>ByteLevel</c>.</item>
+/// <item><c>bert</c> (WordPiece): model <c>WordPiece</c> over the GGUF texts (▁-prefixed word starts, continuation
+/// pieces bare, so <c>continuing_subword_prefix</c> is empty and no word length limit); normalizer and pre-tokenizer
+/// rebuild llama.cpp's pre-processing (CJK padding, NFD, marks and controls removed, lower case, whitespace and
+/// punctuation splits, ▁ per word); decoder ▁ → space; the template adds [CLS] and [SEP]. Known difference: the export
+/// removes Hangul vowel and final jamo everywhere (llama.cpp only loses them from decomposed syllables).</item>
 /// </list>
 /// Every token is in the model vocabulary under its GGUF text, at its GGUF id. Control, user-defined and unknown
 /// tokens are also <c>added_tokens</c> (control and unknown with <c>special: true</c>), not normalized, with
@@ -120,6 +125,9 @@ public static class HuggingFaceExport
             case Gpt2BpeTokenizer bpe:
                 WriteByteLevelBpe(w, bpe);
                 break;
+            case WordPieceTokenizer wpm:
+                WriteWordPiece(w, wpm);
+                break;
             default:
                 throw new NotSupportedException($"No Hugging Face export for tokenizer.ggml.model '{tokenizer.Vocab.Model}'.");
         }
@@ -150,6 +158,10 @@ public static class HuggingFaceExport
         WriteTokenText(w, "eos_token", tokenizer, tokenizer.EosTokenId);
         WriteTokenText(w, "unk_token", tokenizer, tokenizer.UnknownTokenId);
         WriteTokenText(w, "pad_token", tokenizer, tokenizer.PaddingTokenId);
+        if (tokenizer.SeparatorTokenId is int sep)
+        {
+            w.WriteString("sep_token", tokenizer.GetTokenText(sep));
+        }
         if (options.ChatTemplate is not null)
         {
             w.WriteString("chat_template", options.ChatTemplate);
@@ -269,14 +281,93 @@ public static class HuggingFaceExport
     }
 
     /// <summary>
+    /// WordPiece with the GGUF texts: words get a leading ▁ (Metaspace, prepended to every word) and continuation
+    /// pieces have no prefix, so the model's <c>continuing_subword_prefix</c> is empty. Normalizer:
+    /// <c>BertNormalizer</c> only for its CJK padding, then <c>NFD</c>, then a <c>Replace</c> that removes what llama.cpp
+    /// drops or loses (marks, Cf/Co/Cc other than whitespace, U+0000, U+FFFD, and the Hangul vowel and final jamo that
+    /// follow the initial of a decomposed syllable), then <c>Lowercase</c>, then a <c>Replace</c> doubling a ▁ that starts
+    /// a word (Metaspace adds none to a word that already starts with ▁; llama.cpp always adds one). Pre-tokenizer: <c>Split</c> at whitespace
+    /// (removed), <c>Split</c> isolating Unicode punctuation and ASCII symbols (as llama.cpp; Oniguruma's tables rather
+    /// than the older ones of <c>BertPreTokenizer</c>), then <c>Metaspace</c>. Decoder: ▁ back to a
+    /// space (transformers' <c>clean_up_tokenization_spaces</c> does the rest).
+    /// </summary>
+    private static void WriteWordPiece(Utf8JsonWriter w, WordPieceTokenizer tokenizer)
+    {
+        w.WriteStartObject("normalizer");
+        w.WriteString("type", "Sequence");
+        w.WriteStartArray("normalizers");
+        w.WriteStartObject();
+        w.WriteString("type", "BertNormalizer");
+        w.WriteBoolean("clean_text", false);
+        w.WriteBoolean("handle_chinese_chars", true);
+        w.WriteBoolean("strip_accents", false);
+        w.WriteBoolean("lowercase", false);
+        w.WriteEndObject();
+        WriteTyped(w, "NFD");
+        w.WriteStartObject();
+        w.WriteString("type", "Replace");
+        w.WriteStartObject("pattern");
+        w.WriteString("Regex", "[\\p{M}\\p{Cf}\\p{Co}\\x{0}\\x{FFFD}\\x{1161}-\\x{1175}\\x{11A8}-\\x{11C2}]|(?![\\t\\n\\x{B}\\f\\r\\x{85}])\\p{Cc}");
+        w.WriteEndObject();
+        w.WriteString("content", "");
+        w.WriteEndObject();
+        WriteTyped(w, "Lowercase");
+        w.WriteStartObject();
+        w.WriteString("type", "Replace");
+        w.WriteStartObject("pattern");
+        w.WriteString("Regex", "(?<=^|[\\s\\p{P}!-/:-@\\[-`{-~])\\x{2581}");
+        w.WriteEndObject();
+        w.WriteString("content", SpaceMark + SpaceMark);
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
+
+        w.WriteStartObject("pre_tokenizer");
+        w.WriteString("type", "Sequence");
+        w.WriteStartArray("pretokenizers");
+        WriteSplit(w, "\\s+", "Removed");
+        WriteSplit(w, "[\\p{P}!-/:-@\\[-`{-~]", "Isolated");
+        w.WriteStartObject();
+        w.WriteString("type", "Metaspace");
+        w.WriteString("replacement", SpaceMark);
+        w.WriteString("prepend_scheme", "always");
+        w.WriteBoolean("split", false);
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
+
+        WritePostProcessor(w, tokenizer, byteLevel: false);
+
+        w.WritePropertyName("decoder");
+        WriteReplace(w, SpaceMark, " ");
+
+        w.WriteStartObject("model");
+        w.WriteString("type", "WordPiece");
+        if (tokenizer.UnknownTokenId is int unk)
+        {
+            w.WriteString("unk_token", tokenizer.GetTokenText(unk));
+        }
+        else
+        {
+            w.WriteNull("unk_token");
+        }
+
+        w.WriteString("continuing_subword_prefix", string.Empty);
+        w.WriteNumber("max_input_chars_per_word", int.MaxValue);
+        WriteVocab(w, tokenizer);
+        w.WriteEndObject();
+    }
+
+    /// <summary>
     /// <c>TemplateProcessing</c> adding BOS/EOS as the tokenizer's defaults say (after <c>ByteLevel</c> for byte-level
     /// BPE, which only adjusts offsets); null, or the plain <c>ByteLevel</c> step, when nothing is added.
     /// </summary>
     private static void WritePostProcessor(Utf8JsonWriter w, GgufTokenizer tokenizer, bool byteLevel)
     {
         int? bos = tokenizer.AddBosToken ? tokenizer.BosTokenId : null;
-        int? eos = tokenizer.AddEosToken ? tokenizer.EosTokenId : null;
-        if (bos is null && eos is null)
+        int[] eos = new[] { tokenizer.AddEosToken ? tokenizer.EosTokenId : null, tokenizer.AddSeparatorToken ? tokenizer.SeparatorTokenId : null }
+            .OfType<int>().ToArray();
+        if (bos is null && eos.Length == 0)
         {
             if (byteLevel)
             {
@@ -309,7 +400,7 @@ public static class HuggingFaceExport
         WriteTemplate(w, tokenizer, bos, eos, "B", 1);
         w.WriteEndArray();
         w.WriteStartObject("special_tokens");
-        foreach (int id in new[] { bos, eos }.OfType<int>().Distinct())
+        foreach (int id in new[] { bos }.OfType<int>().Concat(eos).Distinct())
         {
             string text = tokenizer.GetTokenText(id);
             w.WriteStartObject(text);
@@ -333,7 +424,7 @@ public static class HuggingFaceExport
         w.WriteEndObject();
     }
 
-    private static void WriteTemplate(Utf8JsonWriter w, GgufTokenizer tokenizer, int? bos, int? eos, string sequence, int typeId)
+    private static void WriteTemplate(Utf8JsonWriter w, GgufTokenizer tokenizer, int? bos, int[] eos, string sequence, int typeId)
     {
         if (bos is int b)
         {
@@ -341,7 +432,7 @@ public static class HuggingFaceExport
         }
 
         WriteTemplatePiece(w, "Sequence", sequence, typeId);
-        if (eos is int e)
+        foreach (int e in eos)
         {
             WriteTemplatePiece(w, "SpecialToken", tokenizer.GetTokenText(e), typeId);
         }
@@ -364,6 +455,18 @@ public static class HuggingFaceExport
         w.WriteBoolean("add_prefix_space", false);
         w.WriteBoolean("trim_offsets", false);
         w.WriteBoolean("use_regex", useRegex);
+        w.WriteEndObject();
+    }
+
+    private static void WriteSplit(Utf8JsonWriter w, string regex, string behavior)
+    {
+        w.WriteStartObject();
+        w.WriteString("type", "Split");
+        w.WriteStartObject("pattern");
+        w.WriteString("Regex", regex);
+        w.WriteEndObject();
+        w.WriteString("behavior", behavior);
+        w.WriteBoolean("invert", false);
         w.WriteEndObject();
     }
 

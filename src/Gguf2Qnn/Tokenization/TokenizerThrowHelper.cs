@@ -7,7 +7,7 @@ internal static class TokenizerThrowHelper
 {
     [DoesNotReturn]
     public static void ThrowUnsupportedModel(string model) => throw new NotSupportedException(
-        $"tokenizer.ggml.model '{model}' is not supported (supported: 'llama' = SentencePiece, 'gpt2' = byte-level BPE).");
+        $"tokenizer.ggml.model '{model}' is not supported (supported: 'llama' = SentencePiece, 'gpt2' = byte-level BPE, 'bert' = WordPiece).");
 
     [DoesNotReturn]
     public static void ThrowUnsupportedPre(string pre) => throw new NotSupportedException(

@@ -9,7 +9,7 @@ namespace Gguf2Qnn.Tokenization;
 /// </summary>
 public sealed record TokenizerVocab
 {
-    /// <summary><c>tokenizer.ggml.model</c>: <c>llama</c> (SentencePiece) or <c>gpt2</c> (byte-level BPE) are supported.</summary>
+    /// <summary><c>tokenizer.ggml.model</c>: <c>llama</c> (SentencePiece), <c>gpt2</c> (byte-level BPE) or <c>bert</c> (WordPiece) are supported.</summary>
     public required string Model { get; init; }
 
     /// <summary><c>tokenizer.ggml.pre</c>: the BPE pre-tokenizer (<c>qwen2</c>, <c>llama-bpe</c> …); absent means <c>default</c>.</summary>
@@ -69,6 +69,12 @@ public sealed record TokenizerVocab
     /// <summary><c>tokenizer.ggml.add_eos_token</c>.</summary>
     public bool? AddEosToken { get; init; }
 
+    /// <summary><c>tokenizer.ggml.seperator_token_id</c> (spelled as llama.cpp writes it; [SEP] for <c>bert</c>).</summary>
+    public int? SeparatorTokenId { get; init; }
+
+    /// <summary><c>tokenizer.ggml.add_sep_token</c>.</summary>
+    public bool? AddSeparatorToken { get; init; }
+
     /// <summary><c>tokenizer.ggml.add_space_prefix</c> (SentencePiece dummy prefix; llama.cpp's default is true for <c>llama</c>).</summary>
     public bool? AddSpacePrefix { get; init; }
 
@@ -108,6 +114,8 @@ public sealed record TokenizerVocab
             FimSeparatorTokenId = ReadId(file, TokenizerKeys.FimSeparatorTokenId),
             AddBosToken = file.TryGetBool(GgufKeys.AddBosToken, out var addBos) ? addBos : null,
             AddEosToken = file.TryGetBool(GgufKeys.AddEosToken, out var addEos) ? addEos : null,
+            SeparatorTokenId = ReadId(file, TokenizerKeys.SeparatorTokenId),
+            AddSeparatorToken = file.TryGetBool(TokenizerKeys.AddSeparatorToken, out var addSep) ? addSep : null,
             AddSpacePrefix = file.TryGetBool(GgufKeys.AddSpacePrefix, out var addSpace) ? addSpace : null,
             ModelName = file.TryGetString(GgufKeys.Name, out var name) ? name : null,
         };
@@ -137,6 +145,8 @@ internal static class TokenizerKeys
     public const string FimPadTokenId = "tokenizer.ggml.fim_pad_token_id";
     public const string FimRepoTokenId = "tokenizer.ggml.fim_rep_token_id";
     public const string FimSeparatorTokenId = "tokenizer.ggml.fim_sep_token_id";
+    public const string SeparatorTokenId = "tokenizer.ggml.seperator_token_id"; // sic, as llama.cpp and gguf-py spell it
+    public const string AddSeparatorToken = "tokenizer.ggml.add_sep_token";
 
     // Deprecated spellings of the first three; llama.cpp reads them after the new ones, so they win when both are present.
     public const string PrefixTokenId = "tokenizer.ggml.prefix_token_id";

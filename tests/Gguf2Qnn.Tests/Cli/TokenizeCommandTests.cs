@@ -37,6 +37,33 @@ public sealed class TokenizeCommandTests(StoriesModelFixture fixture)
     }
 
     [Fact]
+    public void TokenizeWordPieceAddsClsAndSepLikeLlamaCpp()
+    {
+        // bert vocabulary: llama_tokenize(add_special) gives [CLS] … [SEP]; --no-bos leaves both out.
+        string path = Gguf2Qnn.Tests.Tokenization.VocabVectors.GgufPath("bert-bge");
+        using var reference = new Gguf2Qnn.Tests.Tokenization.LlamaCppVocab(path);
+        const string text = "Hello world, Äpfel!";
+        Assert.Equal(reference.Tokenize(text, addSpecial: true, parseSpecial: false), Ids(Run("tokenize", path, text)));
+        Assert.Equal(reference.Tokenize(text, addSpecial: false, parseSpecial: false), Ids(Run("tokenize", path, text, "--no-bos")));
+    }
+
+    [Fact]
+    public void ConvertOfABertVocabSaysTheArchitectureIsNotSupported()
+    {
+        string dir = TestPaths.NewTempDir("bert-convert");
+        try
+        {
+            var (code, _, err) = RunCode("convert", Gguf2Qnn.Tests.Tokenization.VocabVectors.GgufPath("bert-bge"), "-o", dir);
+            Assert.Equal(2, code);
+            Assert.Contains("'bert' is not supported", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void TokenizeJsonIsAnArray()
     {
         const string text = "Once upon a time";

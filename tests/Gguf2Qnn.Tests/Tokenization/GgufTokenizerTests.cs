@@ -90,7 +90,7 @@ public class GgufTokenizerTests
     }
 
     [Theory]
-    [InlineData("bert")]
+    [InlineData("plamo2")]
     [InlineData("t5")]
     [InlineData("rwkv")]
     public void UnknownModelIsNotSupported(string model)

@@ -21,6 +21,7 @@ public class LlamaCppDifferentialTests
         VocabVectors.GgufPath("deepseek-llm"),
         VocabVectors.GgufPath("deepseek-coder"),
         VocabVectors.GgufPath("falcon"),
+        VocabVectors.GgufPath("bert-bge"),
         TestPaths.Stories260K,
     ];
 
@@ -79,7 +80,7 @@ public class LlamaCppDifferentialTests
             }
 
             int[] withSpecial = reference.Tokenize(text, addSpecial: true, parseSpecial: false);
-            int[] oursWithSpecial = [.. ours.Encode(text, addBos: ours.AddBosToken), .. ours.AddEosToken ? [ours.EosTokenId!.Value] : Array.Empty<int>()];
+            int[] oursWithSpecial = ours.EncodeWithSpecialTokens(text);
             AssertSame(withSpecial, oursWithSpecial, text, "add_special");
             Assert.Equal(reference.Detokenize(withSpecial, unparseSpecial: false), ours.Decode(withSpecial));
 
@@ -230,4 +231,41 @@ internal static class LlamaCppVocabExtensions
     /// <summary><c>llama_token_to_piece(id, lstrip: 0, special)</c>.</summary>
     public static uint Vocab_TokenToSpan(this LlamaCppVocab reference, int id, byte[] buffer, bool special) =>
         reference.Model.TokenToSpan(id, buffer, 0, special);
+}
+
+/// <summary>
+/// The WordPiece pre-processing (NFD, lower case, dropped marks and controls, punctuation and CJK split) against
+/// llama.cpp on every code point of planes 0–3 and 14, alone and inside a word (planes 4–13 are unassigned and 15–16
+/// private use: every 97th code point there).
+/// </summary>
+[Trait("Category", "Tokenization")]
+public class LlamaCppWordPieceDifferentialTests
+{
+    [Fact]
+    public void MatchesLlamaCppOnEveryCodePoint()
+    {
+        var ours = TestTokenizers.ForVocab("bert-bge");
+        using var reference = new LlamaCppVocab(VocabVectors.GgufPath("bert-bge"));
+        var mismatches = new List<string>();
+        for (int cp = 0; cp < 0x110000 && mismatches.Count < 10; cp++)
+        {
+            if (cp is >= 0xD800 and <= 0xDFFF || (cp is (>= 0x40000 and < 0xE0000) or >= 0xF0000 && cp % 97 != 0))
+            {
+                continue;
+            }
+
+            string c = char.ConvertFromUtf32(cp);
+            foreach (string text in new[] { c, "a" + c + "b" })
+            {
+                int[] expected = reference.Tokenize(text, addSpecial: false, parseSpecial: false);
+                int[] actual = ours.Encode(text, addBos: false);
+                if (!expected.AsSpan().SequenceEqual(actual))
+                {
+                    mismatches.Add($"U+{cp:X4} in \"{text}\": llama.cpp [{string.Join(' ', expected)}], ours [{string.Join(' ', actual)}]");
+                }
+            }
+        }
+
+        Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
+    }
 }
