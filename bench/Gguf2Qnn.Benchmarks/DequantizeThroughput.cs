@@ -5,27 +5,27 @@ namespace Gguf2Qnn.Benchmarks;
 
 /// <summary>
 /// Single-threaded dequantization throughput per ggml type, against memcpy measured the same way.
-/// Every case writes <see cref="OutputBytes"/> bytes of float32 (16 MiB, well past the 2 MiB L2 of this project's
-/// machines): <c>memcpy</c> copies a float32 buffer of that size with <see cref="Span{T}.CopyTo(Span{T})"/>, every other
+/// Every case writes <see cref="OutputMiB"/> MiB of float32: 16 MiB is well past the 2 MiB L2 of this project's machines
+/// but source and output together still fit their 32 MiB L3 for most types; 64 MiB is past the L3 too (DRAM).
+/// <c>memcpy</c> copies a float32 buffer of that size with <see cref="Span{T}.CopyTo(Span{T})"/>, every other
 /// case runs <see cref="Dequantizer.Dequantize"/> over the ggml blocks that hold the same number of weights.
 /// Throughput (GB/s, 10⁹ bytes of float32 output per second) and the ratio to memcpy are the columns
 /// <see cref="OutputThroughputColumn"/> and <see cref="MemcpyRatioColumn"/>.
 /// </summary>
 public class DequantizeThroughput
 {
-    /// <summary>Bytes of float32 output per operation: 16 MiB.</summary>
-    public const int OutputBytes = 16 << 20;
-
     /// <summary>The <see cref="Kind"/> value of the memcpy baseline.</summary>
     public const string Memcpy = "memcpy";
-
-    private const int Weights = OutputBytes / sizeof(float);
 
     private byte[] _src = [];
     private float[] _srcFloats = [];
     private float[] _dst = [];
     private GgmlType _type;
     private bool _isMemcpy;
+
+    /// <summary>Float32 output per operation, MiB.</summary>
+    [Params(16, 64)]
+    public int OutputMiB { get; set; } = 16;
 
     /// <summary>"memcpy", or the name of a ggml type (<see cref="GgmlType"/>).</summary>
     [ParamsSource(nameof(Kinds))]
@@ -48,12 +48,12 @@ public class DequantizeThroughput
     [GlobalSetup]
     public void Setup()
     {
-        _dst = new float[Weights];
+        _dst = new float[(OutputMiB << 20) / sizeof(float)];
         var random = new Random(20251130);
         _isMemcpy = Kind == Memcpy;
         if (_isMemcpy)
         {
-            _srcFloats = new float[Weights];
+            _srcFloats = new float[_dst.Length];
             for (var i = 0; i < _srcFloats.Length; i++)
             {
                 _srcFloats[i] = (float)(random.NextDouble() * 2 - 1);
@@ -66,7 +66,7 @@ public class DequantizeThroughput
         _src = RandomBlocks(_type, random, _dst);
     }
 
-    /// <summary>One operation: 16 MiB of float32 output.</summary>
+    /// <summary>One operation: <see cref="OutputMiB"/> MiB of float32 output.</summary>
     [Benchmark]
     public void Run()
     {

@@ -50,7 +50,7 @@ public enum ThroughputStatistic
 }
 
 /// <summary>
-/// Throughput in GB/s (10⁹ bytes of float32 output per second): <see cref="DequantizeThroughput.OutputBytes"/> divided by
+/// Throughput in GB/s (10⁹ bytes of float32 output per second): <see cref="DequantizeThroughput.OutputMiB"/> MiB divided by
 /// the median or the fastest iteration's time per operation.
 /// </summary>
 public sealed class OutputThroughputColumn(ThroughputStatistic statistic) : IColumn
@@ -77,14 +77,15 @@ public sealed class OutputThroughputColumn(ThroughputStatistic statistic) : ICol
     public UnitType UnitType => UnitType.Dimensionless;
 
     /// <inheritdoc/>
-    public string Legend => $"Float32 output bytes per second, 10^9 (16 MiB per operation / {statistic.ToString().ToLowerInvariant()} iteration's time per operation)";
+    public string Legend => $"Float32 output bytes per second, 10^9 (OutputMiB per operation / {statistic.ToString().ToLowerInvariant()} iteration's time per operation)";
 
     /// <summary>GB/s of a case for <paramref name="statistic"/>, or null when it has no result.</summary>
     internal static double? GigabytesPerSecond(Summary summary, BenchmarkCase benchmarkCase, ThroughputStatistic statistic)
     {
         var statistics = summary[benchmarkCase]?.ResultStatistics;
         var ns = statistic == ThroughputStatistic.Best ? statistics?.Min : statistics?.Median;
-        return ns is > 0 ? DequantizeThroughput.OutputBytes / ns.Value : null;
+        var outputBytes = (long)(int)benchmarkCase.Parameters[nameof(DequantizeThroughput.OutputMiB)]! << 20;
+        return ns is > 0 ? outputBytes / ns.Value : null;
     }
 
     /// <inheritdoc/>
@@ -101,7 +102,7 @@ public sealed class OutputThroughputColumn(ThroughputStatistic statistic) : ICol
     public bool IsAvailable(Summary summary) => true;
 }
 
-/// <summary>GB/s of the case divided by GB/s of the <c>memcpy</c> case of the same run, for the same statistic.</summary>
+/// <summary>GB/s of the case divided by GB/s of the <c>memcpy</c> case of the same run and output size, for the same statistic.</summary>
 public sealed class MemcpyRatioColumn(ThroughputStatistic statistic) : IColumn
 {
     /// <inheritdoc/>
@@ -126,13 +127,15 @@ public sealed class MemcpyRatioColumn(ThroughputStatistic statistic) : IColumn
     public UnitType UnitType => UnitType.Dimensionless;
 
     /// <inheritdoc/>
-    public string Legend => $"GB/s {statistic.ToString().ToLowerInvariant()} divided by the memcpy case's (Span.CopyTo of 16 MiB of float32)";
+    public string Legend => $"GB/s {statistic.ToString().ToLowerInvariant()} divided by the memcpy case's (Span.CopyTo of the same number of float32 bytes)";
 
     /// <inheritdoc/>
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
     {
+        var outputMiB = benchmarkCase.Parameters[nameof(DequantizeThroughput.OutputMiB)];
         var memcpy = summary.BenchmarksCases.FirstOrDefault(c =>
-            c.Parameters["Kind"] as string == DequantizeThroughput.Memcpy);
+            c.Parameters[nameof(DequantizeThroughput.Kind)] as string == DequantizeThroughput.Memcpy
+            && Equals(c.Parameters[nameof(DequantizeThroughput.OutputMiB)], outputMiB));
         var own = OutputThroughputColumn.GigabytesPerSecond(summary, benchmarkCase, statistic);
         var reference = memcpy is null ? null : OutputThroughputColumn.GigabytesPerSecond(summary, memcpy, statistic);
         return own is null || reference is null
