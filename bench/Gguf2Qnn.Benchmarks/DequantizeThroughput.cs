@@ -5,7 +5,7 @@ namespace Gguf2Qnn.Benchmarks;
 
 /// <summary>
 /// Single-threaded dequantization throughput per ggml type, against memcpy measured the same way.
-/// Every case writes <see cref="OutputMiB"/> MiB of float32: 16 MiB is well past the 2 MiB L2 of this project's machines
+/// Every case writes <see cref="OutputMiB"/> MiB of float32: 16 MiB is well past the L2 of this project's machines (1 MiB a core)
 /// but source and output together still fit their 32 MiB L3 for most types; 64 MiB is past the L3 too (DRAM).
 /// <c>memcpy</c> copies a float32 buffer of that size with <see cref="Span{T}.CopyTo(Span{T})"/>, every other
 /// case runs <see cref="Dequantizer.Dequantize"/> over the ggml blocks that hold the same number of weights.
