@@ -14,8 +14,10 @@ namespace Gguf2Qnn.Qnn;
 /// <param name="PerBlockMaxAbsError">Largest |w − w'| when the weights are re-quantized with the symmetric PER_BLOCK
 /// encoding written (scale |d|, offset −8): non-zero only for blocks with d &lt; 0 holding nibble 0.</param>
 /// <param name="LpbqMaxAbsError">Largest |w − w'| under the LPBQ re-expression (8-bit integer block scales under one
-/// float scale per output channel).</param>
-public sealed record QairtBlockEncoding(string Name, string Node, int N, int K, float[] Scales, double PerBlockMaxAbsError, double LpbqMaxAbsError);
+/// float scale per output channel, offset −8), sign loss included.</param>
+/// <param name="LpbqScaleMaxAbsError">The part of the LPBQ loss due to its integer block scales alone: the same
+/// re-quantization applied to |d|·(q − 8), i.e. with the sign loss of the symmetric form taken out.</param>
+public sealed record QairtBlockEncoding(string Name, string Node, int N, int K, float[] Scales, double PerBlockMaxAbsError, double LpbqMaxAbsError, double LpbqScaleMaxAbsError);
 
 /// <summary>
 /// Writes the <c>qairt-converter --quantization_overrides</c> file of a graph: one PER_BLOCK parameter encoding per
@@ -99,8 +101,8 @@ public static class QairtOverrides
                 throw new InvalidDataException($"{graphPath}: MatMulNBits '{node.Name}' has B of {b.Length} bytes and {scales.Length} scales for N={n}, K={k}.");
             }
 
-            var (perBlock, lpbq) = Errors(b, scales, n, blocks);
-            result.Add(new QairtBlockEncoding(node.Input[1], node.Name, n, k, scales, perBlock, lpbq));
+            var (perBlock, lpbq, lpbqScale) = Errors(b, scales, n, blocks);
+            result.Add(new QairtBlockEncoding(node.Input[1], node.Name, n, k, scales, perBlock, lpbq, lpbqScale));
         }
 
         return result;
@@ -156,6 +158,7 @@ public static class QairtOverrides
                 ["per_block_max_abs_error"] = w.PerBlockMaxAbsError,
                 ["lpbq_exact"] = w.LpbqMaxAbsError == 0,
                 ["lpbq_max_abs_error"] = w.LpbqMaxAbsError,
+                ["lpbq_block_scale_max_abs_error"] = w.LpbqScaleMaxAbsError,
             }).ToArray()),
         };
     }
@@ -176,10 +179,11 @@ public static class QairtOverrides
 
     // Element by element: w = d·(q − 8); a form with positive effective block scale e re-quantizes it to
     // clamp(round(w / e) + 8, 0, 15) and dequantizes e·(q' − 8).
-    private static (double PerBlock, double Lpbq) Errors(ReadOnlySpan<byte> b, ReadOnlySpan<float> scales, int n, int blocks)
+    internal static (double PerBlock, double Lpbq, double LpbqScale) Errors(ReadOnlySpan<byte> b, ReadOnlySpan<float> scales, int n, int blocks)
     {
         double perBlock = 0;
         double lpbq = 0;
+        double lpbqScale = 0;
         int levels = (1 << LpbqBlockScaleBits) - 1;
         Span<int> q = stackalloc int[BlockSize];
         for (int row = 0; row < n; row++)
@@ -202,13 +206,14 @@ public static class QairtOverrides
                     q[(2 * j) + 1] = bytes[j] >> 4;
                 }
 
-                double lpbqScale = channelScale == 0 ? 0 : Math.Round(Math.Abs(d) / channelScale, MidpointRounding.AwayFromZero) * channelScale;
+                double effective = channelScale == 0 ? 0 : Math.Round(Math.Abs(d) / channelScale, MidpointRounding.AwayFromZero) * channelScale;
                 perBlock = Math.Max(perBlock, BlockError(q, d, Math.Abs(d)));
-                lpbq = Math.Max(lpbq, BlockError(q, d, lpbqScale));
+                lpbq = Math.Max(lpbq, BlockError(q, d, effective));
+                lpbqScale = Math.Max(lpbqScale, BlockError(q, Math.Abs(d), effective));
             }
         }
 
-        return (perBlock, lpbq);
+        return (perBlock, lpbq, lpbqScale);
     }
 
     private static double BlockError(ReadOnlySpan<int> q, double d, double e)
