@@ -34,7 +34,12 @@ public sealed record QnnCompileOptions
 /// <param name="ContextModels">Graph file → its EPContext model (<c>*_ctx.onnx</c>).</param>
 /// <param name="Binaries">Context binaries written.</param>
 /// <param name="Commands">External command lines run (qairt route), in order.</param>
-public sealed record QnnCompileResult(string Route, IReadOnlyDictionary<string, string> ContextModels, IReadOnlyList<string> Binaries, IReadOnlyList<string> Commands);
+public sealed record QnnCompileResult(string Route, IReadOnlyDictionary<string, string> ContextModels, IReadOnlyList<string> Binaries, IReadOnlyList<string> Commands)
+{
+    /// <summary>QAIRT route: per graph, its quantization overrides file and the per-tensor loss report
+    /// (<see cref="QairtOverrides.Report"/>); null on the EP route.</summary>
+    public JsonObject? QuantizationOverrides { get; init; }
+}
 
 /// <summary>The QNN EP or the QAIRT SDK is not available.</summary>
 public sealed class QnnToolMissingException(string message) : Exception(message);
@@ -52,7 +57,8 @@ public sealed class QnnToolMissingException(string message) : Exception(message)
 /// one .bin and its weights), and provider options <c>backend_type=htp</c>, <c>htp_arch</c>, <c>soc_model</c>,
 /// <c>enable_htp_fp16_precision=1</c>.</para>
 /// <para>QAIRT route (SDK tools): per graph <c>qairt-converter --input_network G.onnx --output_path qnn/G.dlc
-/// --float_bitwidth 16</c>; per part <c>qnn-context-binary-generator --model lib/HOST/libQnnModelDlc.so --backend
+/// --float_bitwidth 16 --quantization_overrides qnn/G.overrides.json</c> (the Q4_0 block encodings of the graph's
+/// MatMulNBits weights, <see cref="QairtOverrides"/>); per part <c>qnn-context-binary-generator --model lib/HOST/libQnnModelDlc.so --backend
 /// lib/HOST/libQnnHtp.so --dlc_path qnn/A.dlc,qnn/B.dlc --binary_file part{k} --output_dir DIR --config_file
 /// qnn/part{k}_htp_config.json</c> (weight sharing between the two graphs on), then each graph is wrapped in an
 /// EPContext model pointing at <c>part{k}.bin</c>.</para>
@@ -120,7 +126,11 @@ public static class QnnCompiler
                 string graph = part.Graphs[QnnModelLayout.GraphKey(s)];
                 string dlc = Path.Combine(directory, "qnn", Path.ChangeExtension(graph, ".dlc"));
                 dlcs.Add(dlc);
-                commands.Add((Path.Combine(bin, "qairt-converter" + exe), ["--input_network", Path.Combine(directory, graph), "--output_path", dlc, "--float_bitwidth", "16"]));
+                commands.Add((Path.Combine(bin, "qairt-converter" + exe),
+                [
+                    "--input_network", Path.Combine(directory, graph), "--output_path", dlc, "--float_bitwidth", "16",
+                    "--quantization_overrides", Path.Combine(directory, "qnn", QairtOverrides.FileName(graph)),
+                ]));
             }
 
             commands.Add((Path.Combine(bin, "qnn-context-binary-generator" + exe),
@@ -191,6 +201,19 @@ public static class QnnCompiler
             File.WriteAllText(Path.Combine(options.Directory, "qnn", name + "_htp_config.json"), config.ToJsonString(Indented));
         }
 
+        // The Q4_0 block encodings of every graph, passed to qairt-converter so that it keeps the GGUF's 4-bit weights.
+        var overrides = new JsonObject();
+        foreach (var part in layout.Parts)
+        {
+            foreach (string graph in part.Graphs.Values)
+            {
+                var (path, weights) = QairtOverrides.Write(Path.Combine(options.Directory, graph), Path.Combine(options.Directory, "qnn"));
+                var report = QairtOverrides.Report(weights);
+                report["file"] = Path.GetRelativePath(options.Directory, path);
+                overrides[graph] = report;
+            }
+        }
+
         var lines = new List<string>();
         foreach (var (tool, args) in commands)
         {
@@ -243,7 +266,7 @@ public static class QnnCompiler
             }
         }
 
-        return new QnnCompileResult("qairt", contextModels, binaries, lines);
+        return new QnnCompileResult("qairt", contextModels, binaries, lines) { QuantizationOverrides = overrides };
     }
 
     private static QnnCompileResult CompileWithEp(QnnCompileOptions options, QnnModelLayout layout)
@@ -427,6 +450,7 @@ public static class QnnCompiler
                 ["binaries"] = new JsonArray(result.Binaries.Select(b => (JsonNode)b).ToArray()),
                 ["commands"] = new JsonArray(result.Commands.Select(c => (JsonNode)c).ToArray()),
                 ["genie_bundle"] = new JsonArray("genie_config.json", "htp_backend_ext_config.json"),
+                ["quantization_overrides"] = result.QuantizationOverrides?.DeepClone(),
                 ["elapsed_ms"] = Math.Round(elapsedMs, 1),
             };
             File.WriteAllText(manifest, m.ToJsonString(Indented));

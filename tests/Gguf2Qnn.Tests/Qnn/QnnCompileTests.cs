@@ -76,13 +76,14 @@ public sealed class QnnCompileTests(QnnModelsFixture models) : IClassFixture<Qnn
         {
             foreach (int s in new[] { 8, 1 })
             {
-                expected.Add($"{bin}/qairt-converter --input_network {dir}/part{k}_ar{s}.onnx --output_path {dir}/qnn/part{k}_ar{s}.dlc --float_bitwidth 16");
+                expected.Add($"{bin}/qairt-converter --input_network {dir}/part{k}_ar{s}.onnx --output_path {dir}/qnn/part{k}_ar{s}.dlc --float_bitwidth 16 --quantization_overrides {dir}/qnn/part{k}_ar{s}.overrides.json");
             }
 
             expected.Add($"{bin}/qnn-context-binary-generator --model {lib}/libQnnModelDlc.so --backend {lib}/libQnnHtp.so --dlc_path {dir}/qnn/part{k}_ar8.dlc,{dir}/qnn/part{k}_ar1.dlc --binary_file part{k} --output_dir {dir} --config_file {dir}/qnn/part{k}_htp_config.json");
         }
 
         Assert.Equal(expected, File.ReadAllLines(log));
+        CheckOverrides(dir, models.Get("qwen2-q4_0").Gguf);
 
         // EPContext wrappers load back as ONNX with the graph's I/O and point at the part's .bin.
         var layout = QnnModelLayout.Read(dir);
@@ -149,6 +150,79 @@ public sealed class QnnCompileTests(QnnModelsFixture models) : IClassFixture<Qnn
         Assert.Equal(0, GgufCli.Run(["check-qnn", dir], stdout, new StringWriter()));
         Assert.Contains("(100.00 %)", stdout.ToString(), StringComparison.Ordinal);
         Assert.Contains("ai.onnx:Softmax", stdout.ToString(), StringComparison.Ordinal);
+    }
+
+    // The overrides files against the GGUF itself: every Q4_0 tensor kept as 4-bit MatMulNBits has one PER_BLOCK
+    // entry whose scales are |d| of ggml's fp16 block scales in block order, offset −8, bw 4, block 32; the report's
+    // PER_BLOCK error is |d| of the largest d < 0 block holding nibble 0 (its 8·|d| weight becomes 7·|d|).
+    private static void CheckOverrides(string dir, string ggufPath)
+    {
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "conversion.json")))!;
+        var tensorOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var t in manifest["tensors"]!.AsArray())
+        {
+            foreach (var i in t!["initializers"]!.AsArray())
+            {
+                tensorOf[i!.GetValue<string>()] = t["name"]!.GetValue<string>();
+            }
+        }
+
+        using var gguf = Gguf2Qnn.Gguf.GgufFile.Open(ggufPath);
+        var layout = QnnModelLayout.Read(dir);
+        int entries = 0;
+        foreach (var part in layout.Parts)
+        {
+            foreach (string graph in part.Graphs.Values)
+            {
+                string file = Path.Combine(dir, "qnn", Path.GetFileNameWithoutExtension(graph) + ".overrides.json");
+                var overrides = JsonNode.Parse(File.ReadAllText(file))!;
+                Assert.Equal("1.0.0", overrides["version"]!.GetValue<string>());
+                Assert.Empty(overrides["activation_encodings"]!.AsArray());
+                var report = manifest["compile"]!["quantization_overrides"]![graph]!["tensors"]!.AsArray();
+                foreach (var e in overrides["param_encodings"]!.AsArray())
+                {
+                    entries++;
+                    string name = e!["name"]!.GetValue<string>();
+                    var tensor = gguf.GetTensor(tensorOf[name]);
+                    Assert.Equal(Gguf2Qnn.Gguf.GgmlType.Q4_0, tensor.Type);
+                    Assert.Equal("PER_BLOCK", e["enc_type"]!.GetValue<string>());
+                    Assert.Equal("INT", e["dtype"]!.GetValue<string>());
+                    Assert.Equal(4, e["bw"]!.GetValue<int>());
+                    Assert.True(e["is_sym"]!.GetValue<bool>());
+                    Assert.Equal(32, e["block_size"]!.GetValue<int>());
+                    var scale = e["scale"]!.AsArray().Select(n => n!.GetValue<float>()).ToArray();
+                    var offset = e["offset"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
+                    var bytes = gguf.GetTensorBytes(tensor);
+                    int blocks = bytes.Length / 18; // Q4_0 block: fp16 d, 16 bytes of nibbles (GGUF spec, ggml block_q4_0)
+                    Assert.Equal(tensor.ElementCount / 32, blocks);
+                    Assert.Equal(blocks, scale.Length);
+                    Assert.All(offset, o => Assert.Equal(-8, o));
+                    double perBlockError = 0;
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        float d = (float)BitConverter.ToHalf(bytes.Slice(b * 18, 2));
+                        Assert.Equal(Math.Abs(d), scale[b]);
+                        bool hasZero = false;
+                        foreach (byte x in bytes.Slice((b * 18) + 2, 16))
+                        {
+                            hasZero |= (x & 0x0F) == 0 || (x >> 4) == 0;
+                        }
+
+                        if (d < 0 && hasZero)
+                        {
+                            perBlockError = Math.Max(perBlockError, Math.Abs((double)d));
+                        }
+                    }
+
+                    var r = report.Single(x => x!["name"]!.GetValue<string>() == name)!;
+                    Assert.Equal(perBlockError, r["per_block_max_abs_error"]!.GetValue<double>(), 12);
+                    Assert.Equal(perBlockError == 0, r["per_block_exact"]!.GetValue<bool>());
+                    Assert.True(r["lpbq_max_abs_error"]!.GetValue<double>() >= 0);
+                }
+            }
+        }
+
+        Assert.True(entries > 0, "the Q4_0 test model has 4-bit MatMulNBits weights");
     }
 
     private string CopyOf(string name)
