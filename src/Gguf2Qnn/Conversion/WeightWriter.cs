@@ -251,34 +251,108 @@ internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightForm
         return new LinearWeight(LinearEncoding.NBits, bName, sName, bits, k, n);
     }
 
+    /// <summary>
+    /// Writes several Q4_0 linear weights that read the same input (GGUF ne = (<paramref name="k"/>, n_i) each) as ONE
+    /// MatMulNBits weight of N = Σ n_i outputs: B uint8 [N, K/32, 16] and scales [N, K/32] are the re-packed rows of the
+    /// tensors one after the other (MatMulNBits B is row-major by output, so fusing along N is a plain concatenation).
+    /// Output columns [Σ_{j&lt;i} n_j, Σ_{j≤i} n_j) are tensor i's outputs, bit for bit the values the separate weights
+    /// give. Returns null (nothing written) unless the format is <see cref="WeightFormat.Keep"/> and every tensor is Q4_0.
+    /// </summary>
+    /// <exception cref="GgufFormatException">A tensor's shape is not (k, n_i).</exception>
+    public LinearWeight? FusedNBits(IReadOnlyList<GgufTensorInfo> tensors, string node, int k, IReadOnlyList<int> widths)
+    {
+        if (format != WeightFormat.Keep || k % MatMulNBitsPacking.BlockSize != 0 || tensors.Any(t => t.Type != GgmlType.Q4_0))
+        {
+            return null;
+        }
+
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            RequireShape(tensors[i], k, widths[i]);
+        }
+
+        int n = widths.Sum();
+        const int bits = 4;
+        var (bName, sName, scaleError) = WriteBlockQuantized(
+            tensors.Select((t, i) => (t, widths[i])).ToArray(),
+            OnnxNames.Initializer(node, "weight_q4"),
+            OnnxNames.Initializer(node, "scales"),
+            bits,
+            k,
+            blob => [n, k / MatMulNBitsPacking.BlockSize, blob]);
+        string encoding = string.Create(CultureInfo.InvariantCulture, $"MatMulNBits bits=4 block_size=32 B[N,K/32,16] scales{(Float16Activations ? " float16" : string.Empty)}[N,K/32] zero_point=8, rows concatenated along N (fused {node})");
+        foreach (var t in tensors)
+        {
+            Record(t, "MatMulNBits", [bName, sName], encoding, scaleError * 8);
+        }
+
+        return new LinearWeight(LinearEncoding.NBits, bName, sName, bits, k, n);
+    }
+
+    /// <summary>Writes several 1-D float32 tensors (biases) of the given lengths as one vector, concatenated.</summary>
+    /// <exception cref="GgufFormatException">A tensor's length differs.</exception>
+    public string ConcatenatedVector(IReadOnlyList<GgufTensorInfo> tensors, string name, string op, IReadOnlyList<int> lengths)
+    {
+        var all = new float[lengths.Sum()];
+        int offset = 0;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            RequireShape(tensors[i], lengths[i]);
+            DequantizeAll(tensors[i]).CopyTo(all, offset);
+            offset += lengths[i];
+        }
+
+        graph.AddInitializer<float>(name, DataType.Float, [all.Length], all);
+        string shape = "[" + all.Length.ToString(CultureInfo.InvariantCulture) + "] (concatenated)";
+        foreach (var t in tensors)
+        {
+            Record(t, op, [name], "float32" + shape, 0);
+        }
+
+        return name;
+    }
+
     // Streams a Q4_0/Q8_0 tensor of `rows` rows of `k` weights as re-packed blocks (one pass over the source; the
     // scales, 4 bytes per 32 weights, are kept and written after the data).
     private (string Data, string Scales, double ScaleError) WriteBlockQuantized(
-        GgufTensorInfo tensor, string dataName, string scalesName, int bits, int rows, int k, Func<int, long[]> dataDims)
+        GgufTensorInfo tensor, string dataName, string scalesName, int bits, int rows, int k, Func<int, long[]> dataDims) =>
+        WriteBlockQuantized([(tensor, rows)], dataName, scalesName, bits, k, dataDims);
+
+    // The same for several tensors whose rows are written one tensor after the other (fusion along N).
+    private (string Data, string Scales, double ScaleError) WriteBlockQuantized(
+        (GgufTensorInfo Tensor, int Rows)[] parts, string dataName, string scalesName, int bits, int k, Func<int, long[]> dataDims)
     {
         int blocksPerRow = k / MatMulNBitsPacking.BlockSize;
         int blob = MatMulNBitsPacking.BlockSize * bits / 8;
-        int rowsPerSlice = RowsPerSlice(tensor);
+        int rowsPerSlice = parts.Max(p => RowsPerSlice(p.Tensor));
+        int rows = parts.Sum(p => p.Rows);
         var packed = new byte[(long)rowsPerSlice * blocksPerRow * blob];
         var scales = new float[(long)rows * blocksPerRow];
         graph.AddInitializer(dataName, DataType.Uint8, dataDims(blob), sink =>
         {
-            for (long row = 0; row < rows; row += rowsPerSlice)
+            long first = 0;
+            foreach (var (tensor, partRows) in parts)
             {
-                int count = (int)Math.Min(rowsPerSlice, rows - row);
-                var src = gguf.GetTensorRows(tensor, row, count);
-                var dst = packed.AsSpan(0, count * blocksPerRow * blob);
-                var dstScales = scales.AsSpan((int)(row * blocksPerRow), count * blocksPerRow);
-                if (bits == 4)
+                int slice = RowsPerSlice(tensor);
+                for (long row = 0; row < partRows; row += slice)
                 {
-                    MatMulNBitsPacking.PackQ4_0(src, dst, dstScales);
-                }
-                else
-                {
-                    MatMulNBitsPacking.PackQ8_0(src, dst, dstScales);
+                    int count = (int)Math.Min(slice, partRows - row);
+                    var src = gguf.GetTensorRows(tensor, row, count);
+                    var dst = packed.AsSpan(0, count * blocksPerRow * blob);
+                    var dstScales = scales.AsSpan((int)((first + row) * blocksPerRow), count * blocksPerRow);
+                    if (bits == 4)
+                    {
+                        MatMulNBitsPacking.PackQ4_0(src, dst, dstScales);
+                    }
+                    else
+                    {
+                        MatMulNBitsPacking.PackQ8_0(src, dst, dstScales);
+                    }
+
+                    sink.WriteBytes(dst);
                 }
 
-                sink.WriteBytes(dst);
+                first += partRows;
             }
         });
         double scaleError = 0;

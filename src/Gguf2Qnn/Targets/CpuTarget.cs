@@ -222,6 +222,13 @@ public static class CpuTarget
                 string qkv = Linear(OnnxNames.Layer(layer, "attn/qkv_proj"), gguf.GetTensor(GgufTensorNames.AttnQkv(layer)), x, c.EmbeddingLength, qWidth + (2 * kvWidth));
                 (q, k, v) = SplitLast(OnnxNames.Layer(layer, "attn/qkv_split"), qkv, qWidth, kvWidth, kvWidth);
             }
+            else if (FusedProjection(OnnxNames.Layer(layer, "attn/qkv_proj"),
+                [GgufTensorNames.AttnQ(layer), GgufTensorNames.AttnK(layer), GgufTensorNames.AttnV(layer)],
+                c.HasQkvBias ? [GgufTensorNames.AttnQBias(layer), GgufTensorNames.AttnKBias(layer), GgufTensorNames.AttnVBias(layer)] : null,
+                x, [qWidth, kvWidth, kvWidth]) is { } qkvFused)
+            {
+                (q, k, v) = SplitLast(OnnxNames.Layer(layer, "attn/qkv_split"), qkvFused, qWidth, kvWidth, kvWidth);
+            }
             else
             {
                 q = Projection(OnnxNames.Layer(layer, "attn/q_proj"), GgufTensorNames.AttnQ(layer), GgufTensorNames.AttnQBias(layer), x, qWidth);
@@ -352,6 +359,36 @@ public static class CpuTarget
             return g.Add("Add", node + "/add_bias", [y, bias]);
         }
 
+        // Several Q4_0 projections of the same input x as one MatMulNBits over their rows concatenated along N (one
+        // pass over x and one kernel launch instead of several; the same weights, so the same values), plus the
+        // concatenated biases when given. Null when a weight is not Q4_0 kept as MatMulNBits (the caller then emits
+        // the separate projections).
+        private string? FusedProjection(string node, string[] weightNames, string[]? biasNames, string x, int[] widths)
+        {
+            var tensors = weightNames.Select(gguf.GetTensor).ToArray();
+            if (emulateActivations || tensors.Any(t => t.Type != GgmlType.Q4_0))
+            {
+                return null;
+            }
+
+            var w = weights.FusedNBits(tensors, node, c.EmbeddingLength, widths);
+            if (w is null)
+            {
+                return null;
+            }
+
+            string y = g.AddNode("MatMulNBits", node, [x, w.Weight, w.Scales!], [OnnxNames.Output(node)], OnnxDomains.Microsoft,
+                Attr.Int("K", w.K), Attr.Int("N", w.N), Attr.Int("bits", w.Bits), Attr.Int("block_size", w.BlockSize),
+                Attr.Int("accuracy_level", accuracyLevel))[0];
+            if (biasNames is null)
+            {
+                return y;
+            }
+
+            string bias = weights.ConcatenatedVector(biasNames.Select(gguf.GetTensor).ToArray(), OnnxNames.Initializer(node, "bias"), "Add", widths);
+            return g.Add("Add", node + "/add_bias", [y, bias]);
+        }
+
         // Splits the last axis into widths a, b (and c when non-zero): fused projections (phi3 attn_qkv, ffn_up).
         private (string A, string B, string C) SplitLast(string node, string x, int a, int b, int c3)
         {
@@ -369,6 +406,11 @@ public static class CpuTarget
                 // llama.cpp swiglu on the fused tensor: silu(first half) · second half.
                 string fused = Linear(OnnxNames.Layer(layer, "mlp/gate_up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, 2 * c.FeedForwardLength);
                 (gate, up, _) = SplitLast(OnnxNames.Layer(layer, "mlp/gate_up_split"), fused, c.FeedForwardLength, c.FeedForwardLength, 0);
+            }
+            else if (FusedProjection(OnnxNames.Layer(layer, "mlp/gate_up_proj"), [GgufTensorNames.FfnGate(layer), GgufTensorNames.FfnUp(layer)], null,
+                x, [c.FeedForwardLength, c.FeedForwardLength]) is { } gateUpFused)
+            {
+                (gate, up, _) = SplitLast(OnnxNames.Layer(layer, "mlp/gate_up_split"), gateUpFused, c.FeedForwardLength, c.FeedForwardLength, 0);
             }
             else
             {

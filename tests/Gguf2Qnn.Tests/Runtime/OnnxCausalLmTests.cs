@@ -221,6 +221,12 @@ public class Qwen2RuntimeTests
         Assert.All(q.Tensors, t => Assert.True(t.Exact));
         Assert.Equal(GgufTensorNames.TokenEmbedding, Assert.Single(q.Tensors, t => t.OnnxOp == "GatherBlockQuantized").Name);
 
+        // Q4_0 q/k/v and gate/up become one MatMulNBits each (rows concatenated along N, then Split); Q8_0 stays separate.
+        var qGraph = Gguf2Qnn.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(q.ModelPath)).Graph;
+        var fused = qGraph.Node.Where(n => n.OpType == "MatMulNBits" && (n.Name.EndsWith("/qkv_proj", StringComparison.Ordinal) || n.Name.EndsWith("/gate_up_proj", StringComparison.Ordinal))).ToList();
+        Assert.Equal(type == GgmlType.Q4_0 ? 2 * TinyDecoder.Layers : 0, fused.Count);
+        Assert.Equal(type == GgmlType.Q4_0 ? (4 * TinyDecoder.Layers) + 1 : 15, qGraph.Node.Count(n => n.OpType == "MatMulNBits"));
+
         int[] tokens = Enumerable.Range(0, 40).Select(i => ((i * 37) + 11) % TinyDecoder.VocabSize).ToArray();
         using var a = OnnxCausalLm.Open(Path.Combine(dir, "q"));
         using var b = OnnxCausalLm.Open(Path.Combine(dir, "twin"));
