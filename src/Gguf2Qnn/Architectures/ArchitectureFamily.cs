@@ -26,7 +26,7 @@ public abstract class ArchitectureFamily
     public virtual string GenAiModelType => Name;
 
     /// <summary>The families gguf2qnn supports, in the order listed in errors.</summary>
-    public static IReadOnlyList<ArchitectureFamily> Supported { get; } = [new Llama(), new Qwen2(), new Qwen3(), new Phi3()];
+    public static IReadOnlyList<ArchitectureFamily> Supported { get; } = [new Llama(), new Qwen2(), new Qwen3(), new Phi3(), new Granite()];
 
     /// <summary>The family for a <c>general.architecture</c> value.</summary>
     /// <exception cref="NotSupportedException">The architecture is not supported; the message lists those that are.</exception>
@@ -43,6 +43,11 @@ public abstract class ArchitectureFamily
         throw new NotSupportedException(
             $"GGUF architecture '{architecture ?? "(missing general.architecture)"}' is not supported; supported: {string.Join(", ", Supported.Select(f => f.Name))}.");
     }
+
+    /// <summary>Reads the architecture's own keys into <paramref name="config"/> (the common ones are already there).</summary>
+    /// <exception cref="GgufFormatException">A key the architecture requires is missing or has the wrong type.</exception>
+    /// <exception cref="NotSupportedException">A value selects a feature gguf2qnn does not convert.</exception>
+    internal virtual ModelConfig Configure(IGgufSource gguf, ModelConfig config) => config;
 
     /// <summary>Rejects files of this family that use features gguf2qnn does not convert.</summary>
     /// <exception cref="NotSupportedException">An unsupported feature (named in the message).</exception>

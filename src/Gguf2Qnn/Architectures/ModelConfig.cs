@@ -74,9 +74,27 @@ public sealed record ModelConfig
     /// <summary>Vocabulary size: ne[1] of <c>token_embd.weight</c>.</summary>
     public required int VocabSize { get; init; }
 
+    /// <summary><c>{arch}.embedding_scale</c> (granite): the token embeddings are multiplied by it; 0 when absent (no scaling,
+    /// as llama.cpp skips a zero scale).</summary>
+    public float EmbeddingScale { get; init; }
+
+    /// <summary><c>{arch}.residual_scale</c> (granite): each attention and MLP block output is multiplied by it before it
+    /// is added to the residual stream; 0 when absent (no scaling).</summary>
+    public float ResidualScale { get; init; }
+
+    /// <summary><c>{arch}.attention.scale</c> (granite): the factor on Q·Kᵀ; 0 when absent, meaning 1/√head_dim.</summary>
+    public float AttentionScale { get; init; }
+
+    /// <summary><c>{arch}.logit_scale</c> (granite): the logits are divided by it; 1 when absent.</summary>
+    public float LogitScale { get; init; } = 1f;
+
+    /// <summary>The factor on Q·Kᵀ: <see cref="AttentionScale"/> when set, else 1/√<see cref="HeadDim"/>.</summary>
+    public float QueryKeyScale => AttentionScale != 0f ? AttentionScale : 1.0f / MathF.Sqrt(HeadDim);
+
     /// <summary>True when the layers are the plain pre-norm decoder of llama/qwen2 (no architecture-specific extras such as
-    /// Q/K norms), which every target builds; false when a target must build this architecture's own steps.</summary>
-    public bool IsPlainDecoder => !HasQkNorm && !FusedQkv && !FusedGateUp;
+    /// Q/K norms or granite's scales), which every target builds; false when a target must build this architecture's own steps.</summary>
+    public bool IsPlainDecoder => !HasQkNorm && !FusedQkv && !FusedGateUp
+        && EmbeddingScale == 0f && ResidualScale == 0f && AttentionScale == 0f && LogitScale == 1f;
 
     /// <summary>Query heads per KV head.</summary>
     public int GroupSize => HeadCount / HeadCountKv;
@@ -170,6 +188,7 @@ public sealed record ModelConfig
             TiedEmbeddings = gguf.FindTensor(GgufTensorNames.Output) is null,
             VocabSize = checked((int)embedding.Dimensions[1]),
         };
+        config = family.Configure(gguf, config);
         family.Validate(gguf, config);
         return config;
     }

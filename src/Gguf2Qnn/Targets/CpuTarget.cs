@@ -112,15 +112,24 @@ public static class CpuTarget
             {
                 string norm = OnnxNames.Layer(i, "attn_norm");
                 string x = RmsNorm(norm, GgufTensorNames.AttnNorm(i), ref residual, pending);
-                string attention = Attention(i, x);
+                string attention = ResidualScaled(OnnxNames.Layer(i, "attn/residual_scale"), Attention(i, x));
                 string ffnNorm = OnnxNames.Layer(i, "ffn_norm");
                 string y = RmsNorm(ffnNorm, GgufTensorNames.FfnNorm(i), ref residual, attention);
-                pending = Mlp(i, y);
+                pending = ResidualScaled(OnnxNames.Layer(i, "mlp/residual_scale"), Mlp(i, y));
             }
 
             string final = LastPositions(RmsNorm("final_norm", GgufTensorNames.OutputNorm, ref residual, pending));
             var head = gguf.FindTensor(GgufTensorNames.Output) ?? gguf.GetTensor(GgufTensorNames.TokenEmbedding);
-            Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize, OnnxNames.Logits);
+            if (c.LogitScale == 1f)
+            {
+                Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize, OnnxNames.Logits);
+            }
+            else
+            {
+                // llama.cpp (granite) scales the logits by 1 / logit_scale, computed in float32.
+                string inverse = g.AddInitializer<float>("lm_head/logit_scale_inverse", DataType.Float, [], [1.0f / c.LogitScale]);
+                g.AddNode("Mul", "lm_head/logit_scale", [Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize), inverse], [OnnxNames.Logits]);
+            }
 
             if (!explicitAttention)
             {
@@ -148,8 +157,29 @@ public static class CpuTarget
 
         // Token ids → hidden states float32 [batch, sequence, hidden]: GatherBlockQuantized over the 4/8-bit table when
         // the weight writer kept it quantized, else Gather over the float32 table.
-        private string Embedding() =>
-            AddEmbeddingLookup(g, weights.GatherEmbedding(gguf.GetTensor(GgufTensorNames.TokenEmbedding), "embed_tokens", c.EmbeddingLength, c.VocabSize), OnnxNames.InputIds);
+        private string Embedding()
+        {
+            string embedded = AddEmbeddingLookup(g, weights.GatherEmbedding(gguf.GetTensor(GgufTensorNames.TokenEmbedding), "embed_tokens", c.EmbeddingLength, c.VocabSize), OnnxNames.InputIds);
+            if (c.EmbeddingScale == 0f)
+            {
+                return embedded;
+            }
+
+            string scale = g.AddInitializer<float>("embed_tokens/scale", DataType.Float, [], [c.EmbeddingScale]);
+            return g.Add("Mul", "embed_tokens/scaled", [embedded, scale]);
+        }
+
+        // A block output times residual_scale (granite) before it joins the residual stream; unchanged when the scale is 0.
+        private string ResidualScaled(string node, string x)
+        {
+            if (c.ResidualScale == 0f)
+            {
+                return x;
+            }
+
+            string scale = g.AddInitializer<float>(node + "/scale", DataType.Float, [], [c.ResidualScale]);
+            return g.Add("Mul", node, [x, scale]);
+        }
 
         // seqlens_k = ReduceSum(attention_mask, axis 1) − 1 as int32 [batch]; total = attention_mask.shape[1] as int32 scalar.
         private void AttentionLengths()
@@ -278,7 +308,7 @@ public static class CpuTarget
                 Attr.Int("kv_num_heads", c.HeadCountKv),
                 Attr.Int("do_rotary", FusedRotary ? 1 : 0),
                 Attr.Int("rotary_interleaved", c.RopeStyle == RopeStyle.Normal ? 1 : 0),
-                Attr.Float("scale", 1.0f / MathF.Sqrt(c.HeadDim)));
+                Attr.Float("scale", c.QueryKeyScale));
             return outputs[0];
         }
 
@@ -332,7 +362,7 @@ public static class CpuTarget
             }
 
             string kt = g.Add("Transpose", P("k_transpose"), [keys], OnnxDomains.Onnx, Attr.Ints("perm", 0, 1, 3, 2));
-            string scale = g.AddInitializer<float>(P("scale"), DataType.Float, [], [1.0f / MathF.Sqrt(c.HeadDim)]);
+            string scale = g.AddInitializer<float>(P("scale"), DataType.Float, [], [c.QueryKeyScale]);
             string scores = g.Add("Mul", P("scores_scaled"), [g.Add("MatMul", P("scores"), [qh, kt]), scale]);
             string masked = g.Add("Add", P("scores_masked"), [scores, _attentionBias]);
             string probs = g.Add("Softmax", P("softmax"), [masked], OnnxDomains.Onnx, Attr.Int("axis", -1));

@@ -23,7 +23,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     private const int Positions = 300;
     private const string Text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
 
-    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "phi3", "phi3-partial-rotary", "qwen2", "llama" };
+    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "phi3", "phi3-partial-rotary", "qwen2", "llama", "granite" };
 
     internal static ArchitectureModelSpec Spec(string name) => name switch
     {
@@ -41,6 +41,17 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
         "phi3-partial-rotary" => new() { Arch = "phi3", Heads = 4, KvHeads = 2, HeadDim = 64, RopeDims = 32, FusedQkv = true, FusedGateUp = true, Seed = 10, SpmVocabularyFrom = TestPaths.Stories260K },
         "qwen2" => new() { Arch = "qwen2", QkvBias = true, RopeBase = 1_000_000f, Seed = 6 },
         "llama" => new() { Arch = "llama", Heads = 4, KvHeads = 4, Seed = 7 },
+
+        // Granite 3.x style: embeddings ×12, block outputs ×0.22 before the residual add, Q·Kᵀ × 1/64 (not 1/√64), logits ÷ 8.
+        "granite" => new()
+        {
+            Arch = "granite", Heads = 4, KvHeads = 2, HeadDim = 64, Seed = 11,
+            ExtraFloats = new Dictionary<string, float>
+            {
+                ["granite.embedding_scale"] = 12f, ["granite.residual_scale"] = 0.22f,
+                ["granite.attention.scale"] = 0.015625f, ["granite.logit_scale"] = 8f,
+            },
+        },
         _ => throw new ArgumentException(name, nameof(name)),
     };
 

@@ -48,6 +48,9 @@ internal sealed record ArchitectureModelSpec
     /// <summary>{arch}.rope.dimension_count when below HeadDim (partial rotary), or 0 to leave it out.</summary>
     public int RopeDims { get; init; }
 
+    /// <summary>Extra float32 metadata ({arch}.* keys written as given), e.g. granite's scales.</summary>
+    public IReadOnlyDictionary<string, float>? ExtraFloats { get; init; }
+
     /// <summary>Copy the SentencePiece (<c>llama</c>) vocabulary of this GGUF instead of the byte-level BPE one (Phi-3 ships SPM).</summary>
     public string? SpmVocabularyFrom { get; init; }
 }
@@ -84,6 +87,10 @@ internal static class ArchitectureModel
             w.AddUInt32(GgufKeys.RopeDimensionCount(arch), (uint)s.RopeDims);
         }
         w.AddFloat32(GgufKeys.RmsEpsilon(arch), 1e-6f);
+        foreach (var (key, value) in s.ExtraFloats ?? new Dictionary<string, float>())
+        {
+            w.AddFloat32(key, value);
+        }
 
         string[] vocab;
         if (s.SpmVocabularyFrom is { } source)
