@@ -88,13 +88,39 @@ public sealed record ModelConfig
     /// <summary><c>{arch}.logit_scale</c> (granite): the logits are divided by it; 1 when absent.</summary>
     public float LogitScale { get; init; } = 1f;
 
+    /// <summary>True when each layer normalizes its attention output with <c>blk.{i}.post_attention_norm.weight</c> and its MLP
+    /// output with <c>blk.{i}.post_ffw_norm.weight</c> (RMSNorm) before the residual add (gemma2 "sandwich" norms).</summary>
+    public bool PostNorms { get; init; }
+
+    /// <summary>True when the gated MLP uses GELU (tanh approximation, ggml_gelu) instead of SiLU: gelu(gate)·up (gemma2).</summary>
+    public bool GeluMlp { get; init; }
+
+    /// <summary><c>{arch}.attn_logit_softcapping</c> (gemma2): scaled Q·Kᵀ scores s become c·tanh(s / c) before softmax; 0 for none.</summary>
+    public float AttentionLogitSoftcap { get; init; }
+
+    /// <summary><c>{arch}.final_logit_softcapping</c> (gemma2): logits z become c·tanh(z / c); 0 for none.</summary>
+    public float FinalLogitSoftcap { get; init; }
+
+    /// <summary><c>{arch}.attention.sliding_window</c>: in the layers <see cref="IsSlidingWindowLayer"/> selects, query position p
+    /// sees keys at positions p − window + 1 … p (llama.cpp LLAMA_SWA_TYPE_STANDARD); 0 for none.</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>Every how many layers the pattern of sliding-window layers repeats: layer i is windowed when
+    /// i mod pattern &lt; pattern − 1 (llama.cpp <c>set_swa_pattern</c>; gemma2: 2, the even layers). 0 when no layer is.</summary>
+    public int SlidingWindowPattern { get; init; }
+
+    /// <summary>True when layer <paramref name="layer"/> attends through the sliding window.</summary>
+    public bool IsSlidingWindowLayer(int layer) =>
+        SlidingWindow > 0 && SlidingWindowPattern > 0 && layer % SlidingWindowPattern < SlidingWindowPattern - 1;
+
     /// <summary>The factor on Q·Kᵀ: <see cref="AttentionScale"/> when set, else 1/√<see cref="HeadDim"/>.</summary>
     public float QueryKeyScale => AttentionScale != 0f ? AttentionScale : 1.0f / MathF.Sqrt(HeadDim);
 
     /// <summary>True when the layers are the plain pre-norm decoder of llama/qwen2 (no architecture-specific extras such as
     /// Q/K norms or granite's scales), which every target builds; false when a target must build this architecture's own steps.</summary>
     public bool IsPlainDecoder => !HasQkNorm && !FusedQkv && !FusedGateUp
-        && EmbeddingScale == 0f && ResidualScale == 0f && AttentionScale == 0f && LogitScale == 1f;
+        && EmbeddingScale == 0f && ResidualScale == 0f && AttentionScale == 0f && LogitScale == 1f
+        && !PostNorms && !GeluMlp && AttentionLogitSoftcap == 0f && FinalLogitSoftcap == 0f && SlidingWindow == 0;
 
     /// <summary>Query heads per KV head.</summary>
     public int GroupSize => HeadCount / HeadCountKv;

@@ -48,6 +48,12 @@ public static class GgufTensorNames
     /// <summary><c>blk.{i}.attn_qkv.weight</c>: fused Q, K and V projection, ne = (embd, q_width + 2·kv_width), rows Q then K then V (phi3).</summary>
     public static string AttnQkv(int i) => Block(i, "attn_qkv.weight");
 
+    /// <summary><c>blk.{i}.post_attention_norm.weight</c>: RMSNorm weight on the attention output (gemma2), ne = [embedding_length].</summary>
+    public static string AttnPostNorm(int i) => Block(i, "post_attention_norm.weight");
+
+    /// <summary><c>blk.{i}.post_ffw_norm.weight</c>: RMSNorm weight on the MLP output (gemma2), ne = [embedding_length].</summary>
+    public static string FfnPostNorm(int i) => Block(i, "post_ffw_norm.weight");
+
     /// <summary><c>blk.{i}.attn_q_norm.weight</c>: per-head RMSNorm weight of the queries, ne = (head_dim) (qwen3, gemma3).</summary>
     public static string AttnQNorm(int i) => Block(i, "attn_q_norm.weight");
 

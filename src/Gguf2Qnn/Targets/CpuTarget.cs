@@ -73,6 +73,7 @@ public static class CpuTarget
         private string _sin = "";
         private string _positionIds = "";
         private string _attentionBias = "";
+        private string _slidingAttentionBias = "";
 
         // GroupQueryAttention's built-in rotary (CPU kernel, ORT group_query_attention_helper.h) needs head_size and
         // rotary_dim to be multiples of 16; otherwise rotate Q and K with com.microsoft RotaryEmbedding first.
@@ -113,22 +114,41 @@ public static class CpuTarget
                 string norm = OnnxNames.Layer(i, "attn_norm");
                 string x = RmsNorm(norm, GgufTensorNames.AttnNorm(i), ref residual, pending);
                 string attention = ResidualScaled(OnnxNames.Layer(i, "attn/residual_scale"), Attention(i, x));
+                if (c.PostNorms)
+                {
+                    attention = Norm(OnnxNames.Layer(i, "attn_post_norm"), GgufTensorNames.AttnPostNorm(i), attention);
+                }
+
                 string ffnNorm = OnnxNames.Layer(i, "ffn_norm");
                 string y = RmsNorm(ffnNorm, GgufTensorNames.FfnNorm(i), ref residual, attention);
                 pending = ResidualScaled(OnnxNames.Layer(i, "mlp/residual_scale"), Mlp(i, y));
+                if (c.PostNorms)
+                {
+                    pending = Norm(OnnxNames.Layer(i, "ffn_post_norm"), GgufTensorNames.FfnPostNorm(i), pending);
+                }
+
             }
 
             string final = LastPositions(RmsNorm("final_norm", GgufTensorNames.OutputNorm, ref residual, pending));
             var head = gguf.FindTensor(GgufTensorNames.Output) ?? gguf.GetTensor(GgufTensorNames.TokenEmbedding);
-            if (c.LogitScale == 1f)
+            if (c.LogitScale == 1f && c.FinalLogitSoftcap == 0f)
             {
                 Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize, OnnxNames.Logits);
             }
-            else
+            else if (c.FinalLogitSoftcap == 0f)
             {
                 // llama.cpp (granite) scales the logits by 1 / logit_scale, computed in float32.
                 string inverse = g.AddInitializer<float>("lm_head/logit_scale_inverse", DataType.Float, [], [1.0f / c.LogitScale]);
                 g.AddNode("Mul", "lm_head/logit_scale", [Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize), inverse], [OnnxNames.Logits]);
+            }
+            else
+            {
+                // gemma2: logits z → cap · tanh(z / cap), as llama.cpp scales by 1/cap, tanh, scales by cap.
+                string logits = Linear("lm_head", head, final, c.EmbeddingLength, c.VocabSize);
+                string inverse = g.AddInitializer<float>("lm_head/softcap_inverse", DataType.Float, [], [1.0f / c.FinalLogitSoftcap]);
+                string cap = g.AddInitializer<float>("lm_head/softcap", DataType.Float, [], [c.FinalLogitSoftcap]);
+                string tanh = g.Add("Tanh", "lm_head/softcap_tanh", [g.Add("Mul", "lm_head/softcap_divide", [logits, inverse])]);
+                g.AddNode("Mul", "lm_head/softcap_multiply", [tanh, cap], [OnnxNames.Logits]);
             }
 
             if (!explicitAttention)
@@ -221,6 +241,9 @@ public static class CpuTarget
             _sin = g.AddInitializer<float>("rotary/sin_cache", DataType.Float, dims, sin);
         }
 
+        // RMSNorm of x alone (gemma2's post-attention and post-MLP norms).
+        private string Norm(string node, string tensorName, string x) => RmsNorm(node, tensorName, ref x, null);
+
         // RMSNorm of (residual + pending), updating residual to that sum; with no pending block output, of residual alone.
         private string RmsNorm(string node, string tensorName, ref string residual, string? pending)
         {
@@ -304,12 +327,28 @@ public static class CpuTarget
                     : [q, k, v, OnnxNames.PastKey(layer), OnnxNames.PastValue(layer), _seqlensK, _totalLength],
                 [OnnxNames.Output(node), OnnxNames.PresentKey(layer), OnnxNames.PresentValue(layer)],
                 OnnxDomains.Microsoft,
-                Attr.Int("num_heads", c.HeadCount),
-                Attr.Int("kv_num_heads", c.HeadCountKv),
-                Attr.Int("do_rotary", FusedRotary ? 1 : 0),
-                Attr.Int("rotary_interleaved", c.RopeStyle == RopeStyle.Normal ? 1 : 0),
-                Attr.Float("scale", c.QueryKeyScale));
+                [.. GroupQueryAttentionAttributes(layer)]);
             return outputs[0];
+        }
+
+        // softcap: c·tanh(s / c) on the scaled scores; local_window_size = the window W: ORT's CPU kernel then lets query p
+        // see keys p − W + 1 … p, llama.cpp's p − key < W (checked against llama.cpp by the gemma2-window test).
+        private IEnumerable<Onnx.Proto.AttributeProto> GroupQueryAttentionAttributes(int layer)
+        {
+            yield return Attr.Int("num_heads", c.HeadCount);
+            yield return Attr.Int("kv_num_heads", c.HeadCountKv);
+            yield return Attr.Int("do_rotary", FusedRotary ? 1 : 0);
+            yield return Attr.Int("rotary_interleaved", c.RopeStyle == RopeStyle.Normal ? 1 : 0);
+            yield return Attr.Float("scale", c.QueryKeyScale);
+            if (c.AttentionLogitSoftcap != 0f)
+            {
+                yield return Attr.Float("softcap", c.AttentionLogitSoftcap);
+            }
+
+            if (c.IsSlidingWindowLayer(layer))
+            {
+                yield return Attr.Int("local_window_size", c.SlidingWindow);
+            }
         }
 
         // Additive mask float32 [batch, 1, sequence, total]: 0 where key j may be seen by query i (j <= past + i and
@@ -336,6 +375,15 @@ public static class CpuTarget
             string open = g.AddInitializer<float>("mask/open", DataType.Float, [], [0f]);
             string closed = g.AddInitializer<float>("mask/closed", DataType.Float, [], [float.MinValue]);
             _attentionBias = g.Add("Where", "mask/bias", [allowed, open, closed]);
+            if (c.SlidingWindow > 0)
+            {
+                // Sliding-window layers also hide keys at query − key ≥ window (llama.cpp LLAMA_SWA_TYPE_STANDARD).
+                string distance = g.Add("Sub", "mask/distance", [queries, keys]);
+                string window = g.AddInt64("mask/window", [], c.SlidingWindow);
+                string inWindow = g.Add("Less", "mask/in_window", [distance, window]);
+                string allowedWindow = g.Add("And", "mask/allowed_window", [allowed, inWindow]);
+                _slidingAttentionBias = g.Add("Where", "mask/bias_window", [allowedWindow, open, closed]);
+            }
         }
 
         // softmax(q·kᵀ·scale + mask)·v with the cache as Concat(past, new) (llama.cpp's non-flash path, in float32).
@@ -364,7 +412,15 @@ public static class CpuTarget
             string kt = g.Add("Transpose", P("k_transpose"), [keys], OnnxDomains.Onnx, Attr.Ints("perm", 0, 1, 3, 2));
             string scale = g.AddInitializer<float>(P("scale"), DataType.Float, [], [c.QueryKeyScale]);
             string scores = g.Add("Mul", P("scores_scaled"), [g.Add("MatMul", P("scores"), [qh, kt]), scale]);
-            string masked = g.Add("Add", P("scores_masked"), [scores, _attentionBias]);
+            if (c.AttentionLogitSoftcap != 0f)
+            {
+                // gemma2: s → cap · tanh(s / cap) before the mask and softmax, as llama.cpp's build_attn_mha.
+                string inverse = g.AddInitializer<float>(P("softcap_inverse"), DataType.Float, [], [1.0f / c.AttentionLogitSoftcap]);
+                string cap = g.AddInitializer<float>(P("softcap"), DataType.Float, [], [c.AttentionLogitSoftcap]);
+                scores = g.Add("Mul", P("softcap_multiply"), [g.Add("Tanh", P("softcap_tanh"), [g.Add("Mul", P("softcap_divide"), [scores, inverse])]), cap]);
+            }
+
+            string masked = g.Add("Add", P("scores_masked"), [scores, c.IsSlidingWindowLayer(layer) ? _slidingAttentionBias : _attentionBias]);
             string probs = g.Add("Softmax", P("softmax"), [masked], OnnxDomains.Onnx, Attr.Int("axis", -1));
             string context = g.Add("MatMul", P("context"), [probs, values]);
             string merge = g.AddInt64(P("merge_shape"), [3], 0, 0, c.HeadCount * c.HeadDim);
@@ -447,9 +503,19 @@ public static class CpuTarget
                 gate = Linear(OnnxNames.Layer(layer, "mlp/gate_proj"), gguf.GetTensor(GgufTensorNames.FfnGate(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
                 up = Linear(OnnxNames.Layer(layer, "mlp/up_proj"), gguf.GetTensor(GgufTensorNames.FfnUp(layer)), x, c.EmbeddingLength, c.FeedForwardLength);
             }
-            string sigmoid = g.Add("Sigmoid", OnnxNames.Layer(layer, "mlp/act/sigmoid"), [gate]);
-            string silu = g.Add("Mul", OnnxNames.Layer(layer, "mlp/act/silu"), [gate, sigmoid]);
-            string gated = g.Add("Mul", OnnxNames.Layer(layer, "mlp/gated"), [silu, up]);
+            string activated;
+            if (c.GeluMlp)
+            {
+                // gemma2: GELU, tanh approximation (ggml_gelu; com.microsoft FastGelu without bias).
+                activated = g.Add("FastGelu", OnnxNames.Layer(layer, "mlp/act/gelu"), [gate], OnnxDomains.Microsoft);
+            }
+            else
+            {
+                string sigmoid = g.Add("Sigmoid", OnnxNames.Layer(layer, "mlp/act/sigmoid"), [gate]);
+                activated = g.Add("Mul", OnnxNames.Layer(layer, "mlp/act/silu"), [gate, sigmoid]);
+            }
+
+            string gated = g.Add("Mul", OnnxNames.Layer(layer, "mlp/gated"), [activated, up]);
             return Linear(OnnxNames.Layer(layer, "mlp/down_proj"), gguf.GetTensor(GgufTensorNames.FfnDown(layer)), gated, c.FeedForwardLength, c.EmbeddingLength);
         }
 

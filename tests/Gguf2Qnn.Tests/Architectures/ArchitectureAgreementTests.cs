@@ -23,7 +23,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     private const int Positions = 300;
     private const string Text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
 
-    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "phi3", "phi3-partial-rotary", "qwen2", "llama", "granite" };
+    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "phi3", "phi3-partial-rotary", "qwen2", "llama", "granite", "gemma2", "gemma2-window" };
 
     internal static ArchitectureModelSpec Spec(string name) => name switch
     {
@@ -52,6 +52,18 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
                 ["granite.attention.scale"] = 0.015625f, ["granite.logit_scale"] = 8f,
             },
         },
+
+        // Gemma 2 style: sandwich norms, GELU MLP, tied head, head 64 from key_length (q width 512 ≠ hidden 256), soft-capping
+        // 50 / 30. sliding_window 4096 exceeds the 300 positions compared, so the window of the even layers never cuts.
+        "gemma2" => new()
+        {
+            Arch = "gemma2", Heads = 8, KvHeads = 4, HeadDim = 64, Tied = true, PostNorms = true, Seed = 12,
+            ExtraFloats = new Dictionary<string, float> { ["gemma2.attn_logit_softcapping"] = 50f, ["gemma2.final_logit_softcapping"] = 30f },
+            ExtraUInt32s = new Dictionary<string, uint> { ["gemma2.attention.sliding_window"] = 4096 },
+        },
+
+        // The same with a 64-position window: over 300 positions the even layers' window cuts (GroupQueryAttention local_window_size).
+        "gemma2-window" => Spec("gemma2") with { Seed = 13, ExtraUInt32s = new Dictionary<string, uint> { ["gemma2.attention.sliding_window"] = 64 } },
         _ => throw new ArgumentException(name, nameof(name)),
     };
 
@@ -117,6 +129,28 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
         }
     }
 
+    // The explicit MatMul/Softmax attention (used when GroupQueryAttention cannot take the head size) builds gemma2's
+    // soft-capping and the sliding-window mask itself; the 64-position window cuts over the 300 positions.
+    [Fact]
+    public void Gemma2ExplicitAttentionGivesLlamaCppsTop1AndGreedyTokens()
+    {
+        string dir = TestPaths.NewTempDir("arch-gemma2-explicit");
+        try
+        {
+            string gguf = Path.Combine(dir, "gemma2.gguf");
+            ArchitectureModel.Write(gguf, Spec("gemma2-window"));
+            var (agree, total, maxDiff, sameGreedy) = Compare(gguf, Path.Combine(dir, "onnx"), explicitAttention: true);
+            output.WriteLine($"gemma2-window explicit attention F32: top-1 {agree}/{total}, max |logit diff| {maxDiff:E3}, greedy 32 identical: {sameGreedy}");
+            Assert.Equal(total, agree);
+            Assert.True(sameGreedy);
+            Assert.True(maxDiff < 1e-2, $"max |logit diff| {maxDiff}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void UnsupportedArchitectureIsAClearErrorListingTheSupportedOnes()
     {
@@ -152,9 +186,9 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     private static float[] Llama3Factors(int pairs) =>
         Enumerable.Range(0, pairs).Select(i => i < pairs / 4 ? 1f : i >= 3 * pairs / 4 ? 8f : 1f + (7f * (i - (pairs / 4)) / (pairs / 2))).ToArray();
 
-    private static (int Agree, int Total, double MaxDiff, bool SameGreedy) Compare(string gguf, string onnx)
+    private static (int Agree, int Total, double MaxDiff, bool SameGreedy) Compare(string gguf, string onnx, bool explicitAttention = false)
     {
-        OnnxConverter.Convert(new ConvertOptions { GgufPath = gguf, OutputDirectory = onnx });
+        OnnxConverter.Convert(new ConvertOptions { GgufPath = gguf, OutputDirectory = onnx, ForceExplicitAttention = explicitAttention });
         using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, ContextSize = 1024 });
         var ids = reference.Tokenize(string.Concat(Enumerable.Repeat(Text, 16)), addSpecial: true, parseSpecial: false).Take(Positions).ToArray();
         Assert.Equal(Positions, ids.Length);

@@ -51,6 +51,12 @@ internal sealed record ArchitectureModelSpec
     /// <summary>Extra float32 metadata ({arch}.* keys written as given), e.g. granite's scales.</summary>
     public IReadOnlyDictionary<string, float>? ExtraFloats { get; init; }
 
+    /// <summary>Extra uint32 metadata ({arch}.* keys written as given), e.g. gemma2's sliding window.</summary>
+    public IReadOnlyDictionary<string, uint>? ExtraUInt32s { get; init; }
+
+    /// <summary>blk.{i}.post_attention_norm.weight and post_ffw_norm.weight (gemma2).</summary>
+    public bool PostNorms { get; init; }
+
     /// <summary>Copy the SentencePiece (<c>llama</c>) vocabulary of this GGUF instead of the byte-level BPE one (Phi-3 ships SPM).</summary>
     public string? SpmVocabularyFrom { get; init; }
 }
@@ -90,6 +96,11 @@ internal static class ArchitectureModel
         foreach (var (key, value) in s.ExtraFloats ?? new Dictionary<string, float>())
         {
             w.AddFloat32(key, value);
+        }
+
+        foreach (var (key, value) in s.ExtraUInt32s ?? new Dictionary<string, uint>())
+        {
+            w.AddUInt32(key, value);
         }
 
         string[] vocab;
@@ -187,6 +198,12 @@ internal static class ArchitectureModel
             }
 
             Matrix(GgufTensorNames.AttnOutput(i), q, h, 1.0 / Math.Sqrt(q));
+            if (s.PostNorms)
+            {
+                w.AddTensorF32(GgufTensorNames.AttnPostNorm(i), [h], Normal(h, 0.1, 1.0));
+                w.AddTensorF32(GgufTensorNames.FfnPostNorm(i), [h], Normal(h, 0.1, 1.0));
+            }
+
             w.AddTensorF32(GgufTensorNames.FfnNorm(i), [h], Normal(h, 0.1, 1.0));
             if (s.FusedGateUp)
             {
