@@ -26,7 +26,7 @@ public abstract class ArchitectureFamily
     public virtual string GenAiModelType => Name;
 
     /// <summary>The families gguf2qnn supports, in the order listed in errors.</summary>
-    public static IReadOnlyList<ArchitectureFamily> Supported { get; } = [new Llama(), new Qwen2(), new Qwen3(), new Phi3(), new Granite(), new Gemma2()];
+    public static IReadOnlyList<ArchitectureFamily> Supported { get; } = [new Llama(), new Qwen2(), new Qwen3(), new Phi3(), new Granite(), new Gemma2(), new Gemma3()];
 
     /// <summary>The family for a <c>general.architecture</c> value.</summary>
     /// <exception cref="NotSupportedException">The architecture is not supported; the message lists those that are.</exception>

@@ -109,6 +109,10 @@ public sealed record ModelConfig
     /// i mod pattern &lt; pattern − 1 (llama.cpp <c>set_swa_pattern</c>; gemma2: 2, the even layers). 0 when no layer is.</summary>
     public int SlidingWindowPattern { get; init; }
 
+    /// <summary>The rope base of the sliding-window layers when it differs from <see cref="RopeFreqBase"/> (gemma3: 10000,
+    /// with freq scale 1 and no frequency factors there); null when every layer uses the same rope.</summary>
+    public float? SlidingWindowRopeFreqBase { get; init; }
+
     /// <summary>True when layer <paramref name="layer"/> attends through the sliding window.</summary>
     public bool IsSlidingWindowLayer(int layer) =>
         SlidingWindow > 0 && SlidingWindowPattern > 0 && layer % SlidingWindowPattern < SlidingWindowPattern - 1;

@@ -71,6 +71,8 @@ public static class CpuTarget
         private string _totalLength = "";
         private string _cos = "";
         private string _sin = "";
+        private string _cosLocal = "";
+        private string _sinLocal = "";
         private string _positionIds = "";
         private string _attentionBias = "";
         private string _slidingAttentionBias = "";
@@ -239,6 +241,15 @@ public static class CpuTarget
             long[] dims = [contextLength, c.RopeDimensionCount / 2];
             _cos = g.AddInitializer<float>("rotary/cos_cache", DataType.Float, dims, cos);
             _sin = g.AddInitializer<float>("rotary/sin_cache", DataType.Float, dims, sin);
+            _cosLocal = _cos;
+            _sinLocal = _sin;
+            if (c.SlidingWindowRopeFreqBase is { } localBase)
+            {
+                // gemma3: the sliding-window layers rotate with their own base, unscaled and without frequency factors.
+                var (cosLocal, sinLocal) = RotaryCache.Compute(c with { RopeFreqBase = localBase, RopeFreqScale = 1f, RopeFrequencyFactors = null }, contextLength);
+                _cosLocal = g.AddInitializer<float>("rotary/cos_cache_local", DataType.Float, dims, cosLocal);
+                _sinLocal = g.AddInitializer<float>("rotary/sin_cache_local", DataType.Float, dims, sinLocal);
+            }
         }
 
         // RMSNorm of x alone (gemma2's post-attention and post-MLP norms).
@@ -297,8 +308,8 @@ public static class CpuTarget
 
             if (!FusedRotary)
             {
-                q = Rotary(OnnxNames.Layer(layer, "attn/q_rotary"), q, c.HeadCount);
-                k = Rotary(OnnxNames.Layer(layer, "attn/k_rotary"), k, c.HeadCountKv);
+                q = Rotary(layer, OnnxNames.Layer(layer, "attn/q_rotary"), q, c.HeadCount);
+                k = Rotary(layer, OnnxNames.Layer(layer, "attn/k_rotary"), k, c.HeadCountKv);
             }
 
             string attended = explicitAttention ? ExplicitAttention(layer, q, k, v) : GroupQueryAttention(layer, q, k, v);
@@ -323,7 +334,7 @@ public static class CpuTarget
                 "GroupQueryAttention",
                 node,
                 FusedRotary
-                    ? [q, k, v, OnnxNames.PastKey(layer), OnnxNames.PastValue(layer), _seqlensK, _totalLength, _cos, _sin]
+                    ? [q, k, v, OnnxNames.PastKey(layer), OnnxNames.PastValue(layer), _seqlensK, _totalLength, Cos(layer), Sin(layer)]
                     : [q, k, v, OnnxNames.PastKey(layer), OnnxNames.PastValue(layer), _seqlensK, _totalLength],
                 [OnnxNames.Output(node), OnnxNames.PresentKey(layer), OnnxNames.PresentValue(layer)],
                 OnnxDomains.Microsoft,
@@ -427,8 +438,13 @@ public static class CpuTarget
             return g.Add("Reshape", P("merge"), [g.Add("Transpose", P("context_bsnh"), [context], OnnxDomains.Onnx, bnsh), merge]);
         }
 
-        private string Rotary(string node, string x, int heads) =>
-            g.Add("RotaryEmbedding", node, [x, _positionIds, _cos, _sin], OnnxDomains.Microsoft,
+        // The rotary tables of a layer: the sliding-window ones (gemma3's local base) or the global ones.
+        private string Cos(int layer) => c.IsSlidingWindowLayer(layer) ? _cosLocal : _cos;
+
+        private string Sin(int layer) => c.IsSlidingWindowLayer(layer) ? _sinLocal : _sin;
+
+        private string Rotary(int layer, string node, string x, int heads) =>
+            g.Add("RotaryEmbedding", node, [x, _positionIds, Cos(layer), Sin(layer)], OnnxDomains.Microsoft,
                 Attr.Int("interleaved", c.RopeStyle == RopeStyle.Normal ? 1 : 0),
                 Attr.Int("num_heads", heads),
                 Attr.Int("rotary_embedding_dim", c.RopeDimensionCount));

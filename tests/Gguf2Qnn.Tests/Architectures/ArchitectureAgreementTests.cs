@@ -23,7 +23,7 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
     private const int Positions = 300;
     private const string Text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
 
-    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "phi3", "phi3-partial-rotary", "qwen2", "llama", "granite", "gemma2", "gemma2-window" };
+    public static TheoryData<string> Models => new() { "qwen3", "qwen3-tied", "llama3", "mistral", "phi3", "phi3-partial-rotary", "qwen2", "llama", "granite", "gemma2", "gemma2-window", "gemma3" };
 
     internal static ArchitectureModelSpec Spec(string name) => name switch
     {
@@ -64,6 +64,14 @@ public sealed class ArchitectureAgreementTests(ITestOutputHelper output)
 
         // The same with a 64-position window: over 300 positions the even layers' window cuts (GroupQueryAttention local_window_size).
         "gemma2-window" => Spec("gemma2") with { Seed = 13, ExtraUInt32s = new Dictionary<string, uint> { ["gemma2.attention.sliding_window"] = 64 } },
+
+        // Gemma 3 style: gemma2's layer with q/k norms and no soft-capping; 6 layers so that layers 0-4 use the 64-position
+        // window with rope base 10000 and layer 5 attends globally with the file's base 1e6.
+        "gemma3" => new()
+        {
+            Arch = "gemma3", Layers = 6, Heads = 8, KvHeads = 4, HeadDim = 64, Tied = true, PostNorms = true, QkNorm = true,
+            RopeBase = 1_000_000f, Seed = 14, ExtraUInt32s = new Dictionary<string, uint> { ["gemma3.attention.sliding_window"] = 64 },
+        },
         _ => throw new ArgumentException(name, nameof(name)),
     };
 
