@@ -25,6 +25,7 @@ public sealed class QuantMixAgreementTests(ITestOutputHelper output)
     private const string Text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
 
     [Theory]
+    [InlineData("Q4_0", GgmlType.Q4_0, 0)]
     [InlineData("Q4_K_M", GgmlType.Q4_K, 0)]
     [InlineData("Q4_K_M", GgmlType.Q4_K, 4)]
     [InlineData("Q2_K", GgmlType.Q2_K, 0)]
@@ -53,6 +54,19 @@ public sealed class QuantMixAgreementTests(ITestOutputHelper output)
             using (var file = GgufFile.Open(quantized))
             {
                 Assert.Equal(attnQType, file.GetTensor(GgufTensorNames.AttnQ(0)).Type);
+                var types = file.Tensors.Select(t => t.Type).ToHashSet();
+                if (fileType == "Q4_0")
+                {
+                    // The real-file shape of issue 7: llama.cpp's Q4_0 mix keeps token_embd Q4_0 and makes output.weight Q6_K.
+                    Assert.Equal(GgmlType.Q4_0, file.GetTensor(GgufTensorNames.TokenEmbedding).Type);
+                    Assert.Equal(GgmlType.Q6_K, file.GetTensor(GgufTensorNames.Output).Type);
+                }
+                else if (fileType == "Q4_K_M")
+                {
+                    // Q4_K_M is a per-layer mix: Q4_K with Q6_K (some attn_v / ffn_down and the head).
+                    Assert.Contains(GgmlType.Q4_K, types);
+                    Assert.Contains(GgmlType.Q6_K, types);
+                }
             }
 
             string onnx = Path.Combine(dir, "onnx");
