@@ -11,8 +11,12 @@ public sealed record RuntimeOptions
     /// <summary>Graph optimization level. Default: all (ORT_ENABLE_ALL).</summary>
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
-    /// <summary>ONNX Runtime log severity. Default: warnings.</summary>
-    public OrtLoggingLevel LogLevel { get; init; } = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
+    /// <summary>
+    /// ONNX Runtime's session log level. Default: errors only. At warning level ORT reports, on every load, that the
+    /// optional <c>num_logits_to_keep</c> input has a default initializer (intended: generation overrides it), which
+    /// would bury the command's own output.
+    /// </summary>
+    public OrtLoggingLevel LogLevel { get; init; } = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
 
     /// <summary>
     /// When set, ONNX Runtime's profiler records every node run (SessionOptions.EnableProfiling) into a Chrome-trace
