@@ -229,11 +229,17 @@ public static class AffineBlocks
         }
     }
 
-    // get_scale_min_k4: 8 (scale, min) pairs of 6 bits packed into 12 bytes.
-    private static (int Scale, int Min) ScaleMinK4(int j, ReadOnlySpan<byte> q) =>
-        j < 4
-            ? (q[j] & 63, q[j + 4] & 63)
-            : ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    // Sub-blocks 2j and 2j + 1 of a Q4_K/Q5_K block: scale d·s and offset −dmin·m from the 12-byte packed field
+    // (get_scale_min_k4, shared with the dequantizer: KQuantDequantizer.ScaleMin).
+    private static void ScalesK4(int j, float d, float min, ReadOnlySpan<byte> packed, Span<float> sc, Span<float> of)
+    {
+        for (int k = 2 * j; k <= (2 * j) + 1; k++)
+        {
+            var (s, m) = KQuantDequantizer.ScaleMin(packed, k);
+            sc[k] = d * s;
+            of[k] = -(min * m);
+        }
+    }
 
     // block_q4_K: d, dmin, scales[12], qs[128]; 64 weights per 32 bytes of qs: low nibbles then high nibbles.
     private static void Q4_K(ReadOnlySpan<byte> s, Span<sbyte> c, Span<float> sc, Span<float> of)
@@ -243,12 +249,7 @@ public static class AffineBlocks
         var qs = s.Slice(16, 128);
         for (int j = 0; j < 4; j++)
         {
-            var (s1, m1) = ScaleMinK4(2 * j, packed);
-            var (s2, m2) = ScaleMinK4((2 * j) + 1, packed);
-            sc[2 * j] = d * s1;
-            of[2 * j] = -(min * m1);
-            sc[(2 * j) + 1] = d * s2;
-            of[(2 * j) + 1] = -(min * m2);
+            ScalesK4(j, d, min, packed, sc, of);
             var q = qs.Slice(j * 32, 32);
             for (int l = 0; l < 32; l++)
             {
@@ -267,12 +268,7 @@ public static class AffineBlocks
         var qs = s.Slice(48, 128);
         for (int j = 0; j < 4; j++)
         {
-            var (s1, m1) = ScaleMinK4(2 * j, packed);
-            var (s2, m2) = ScaleMinK4((2 * j) + 1, packed);
-            sc[2 * j] = d * s1;
-            of[2 * j] = -(min * m1);
-            sc[(2 * j) + 1] = d * s2;
-            of[(2 * j) + 1] = -(min * m2);
+            ScalesK4(j, d, min, packed, sc, of);
             var q = qs.Slice(j * 32, 32);
             int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
             for (int l = 0; l < 32; l++)
