@@ -44,9 +44,10 @@ public sealed record Qwen2WorkloadSpec
             throw new ArgumentException("Hidden size and ffn width must be multiples of 32, hidden a multiple of the head count, heads a multiple of the KV heads.");
         }
 
-        if (VocabSize < SyntheticModel.BuildVocab().Tokens.Length)
+        int needed = SyntheticModel.BuildVocab().Tokens.Length;
+        if (VocabSize < needed)
         {
-            throw new ArgumentException($"The vocabulary needs at least {SyntheticModel.BuildVocab().Tokens.Length} tokens.");
+            throw new ArgumentException($"The vocabulary needs at least {needed} tokens.");
         }
     }
 }
@@ -178,24 +179,10 @@ public static class Qwen2Workload
         var bytes = new byte[length * 4];
         for (int i = 0; i < length; i++)
         {
-            float u = (float)(((rng.Next() >> 11) * (1.0 / (1UL << 53)) * 2.0) - 1.0);
+            float u = rng.NextSymmetric();
             BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), center + (u * spread));
         }
 
         s.Write(bytes);
-    }
-
-    /// <summary>SplitMix64 (Steele, Lea, Flood 2014).</summary>
-    private sealed class SplitMix64(ulong seed)
-    {
-        private ulong _state = seed;
-
-        public ulong Next()
-        {
-            ulong z = _state += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
     }
 }
