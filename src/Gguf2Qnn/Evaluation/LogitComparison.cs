@@ -1,3 +1,4 @@
+using Gguf2Qnn.Runtime;
 namespace Gguf2Qnn.Evaluation;
 
 /// <summary>
@@ -70,7 +71,7 @@ public sealed class LogitComparison
         _klSum += kl;
         KlMax = Math.Max(KlMax, kl);
         MaxAbsLogitDiff = Math.Max(MaxAbsLogitDiff, maxDiff);
-        if (ArgMax(reference) == ArgMax(ours))
+        if (Sampler.ArgMax(reference) == Sampler.ArgMax(ours))
         {
             Top1Agreements++;
         }
@@ -102,23 +103,6 @@ public sealed class LogitComparison
             MaxAbsLogitDiff,
             ScoredPositions == 0 ? double.NaN : Math.Exp(_nllOursSum / ScoredPositions),
             ScoredPositions == 0 ? double.NaN : Math.Exp(_nllRefSum / ScoredPositions));
-    }
-
-    /// <summary>Index of the largest value; the lowest index wins ties, NaN never wins.</summary>
-    public static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        float bestValue = float.NegativeInfinity;
-        for (int i = 0; i < values.Length; i++)
-        {
-            if (values[i] > bestValue)
-            {
-                bestValue = values[i];
-                best = i;
-            }
-        }
-
-        return best;
     }
 
     /// <summary>log softmax(x) in double precision: x − max − log Σ exp(x − max).</summary>
