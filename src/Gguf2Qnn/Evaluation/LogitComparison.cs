@@ -1,4 +1,5 @@
 using Gguf2Qnn.Runtime;
+
 namespace Gguf2Qnn.Evaluation;
 
 /// <summary>
