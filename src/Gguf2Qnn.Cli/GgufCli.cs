@@ -68,7 +68,7 @@ public static class GgufCli
         FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException or Tokenization.ChatTemplates.TemplateException => BadInput,
         CliException c => c.ExitCode,
         Reference.LlamaCppException => WorkFailed,
-        Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException or InvalidOperationException => WorkFailed,
+        Microsoft.ML.OnnxRuntime.OnnxRuntimeException or Microsoft.ML.OnnxRuntimeGenAI.OnnxRuntimeGenAIException or IOException or InvalidOperationException => WorkFailed,
         _ => null,
     };
 

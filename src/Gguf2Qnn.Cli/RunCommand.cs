@@ -13,11 +13,16 @@ using Gguf2Qnn.Tokenization.ChatTemplates;
 namespace Gguf2Qnn.Cli;
 
 /// <summary>
-/// <c>gguf2qnn run [MODEL] [--prompt TEXT] [--chat [--system TEXT]] [-n N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json]</c>.
+/// <c>gguf2qnn run [MODEL] [--prompt TEXT] [--chat [--system TEXT]] [-n N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json] [--engine ort|genai]</c>.
 /// MODEL is a .gguf (converted into a cache folder on first use) or an artifact folder; with no MODEL, the demo model.
+/// <c>--engine ort</c> (default) runs our own loop (<see cref="CausalLm"/>, GGUF tokenizer); <c>--engine genai</c> hands the
+/// cpu-target folder to ONNX Runtime GenAI (<see cref="GenAiGenerator"/>, its tokenizer and chat template engine).
 /// </summary>
 internal static class RunCommand
 {
+    /// <summary>The <c>--engine</c> values.</summary>
+    public const string EngineOrt = "ort", EngineGenAi = "genai";
+
     /// <summary>Prompt used when none is given.</summary>
     public const string DefaultPrompt = "Once upon a time";
 
@@ -28,18 +33,28 @@ internal static class RunCommand
         var json = new Option<bool>("--json") { Description = "Print {\"prompt_tokens\":[…],\"tokens\":[…],\"text\":\"…\"}." };
         var chat = new Option<bool>("--chat") { Description = "Wrap the prompt as a user message in the model's chat template (tokenizer.chat_template) and print the assistant's reply." };
         var system = new Option<string?>("--system") { Description = "With --chat: a system message before the prompt." };
+        var engine = new Option<string>("--engine") { Description = "ort: our ONNX Runtime loop (default); genai: ONNX Runtime GenAI (cpu-target folders).", DefaultValueFactory = _ => EngineOrt };
+        engine.AcceptOnlyFromAmong(EngineOrt, EngineGenAi);
         var generation = new GenerationCliOptions(defaultMaxNewTokens: 64);
-        var cmd = new Command("run", "Generate text from a model.") { model, prompt, json, chat, system };
+        var cmd = new Command("run", "Generate text from a model.") { model, prompt, json, chat, system, engine };
         generation.AddTo(cmd);
         cmd.SetAction(p =>
         {
             var options = generation.Read(p);
             var path = p.GetValue(model);
             var text = p.GetValue(prompt);
+            bool genAi = p.GetValue(engine) == EngineGenAi;
             if (!p.GetValue(chat))
             {
-                return path is null
-                    ? RunDemo(io, options, text, p.GetValue(json))
+                if (path is null)
+                {
+                    return genAi
+                        ? throw new CliException("run --engine genai needs a MODEL (a .gguf or a cpu-target folder).", GgufCli.BadInput)
+                        : RunDemo(io, options, text, p.GetValue(json));
+                }
+
+                return genAi
+                    ? GenerateWithGenAi(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json))
                     : Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json));
             }
 
@@ -56,7 +71,9 @@ internal static class RunCommand
             }
 
             messages.Add(ChatMessage.User(text ?? DefaultPrompt));
-            return Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json), messages);
+            return genAi
+                ? GenerateWithGenAi(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json), messages)
+                : Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json), messages);
         });
         return cmd;
     }
@@ -153,12 +170,7 @@ internal static class RunCommand
         text.Append(tail);
         if (json)
         {
-            io.Out.WriteLine(new JsonObject
-            {
-                ["prompt_tokens"] = new JsonArray(promptIds.Select(i => (JsonNode)i).ToArray()),
-                ["tokens"] = new JsonArray(generated.Select(i => (JsonNode)i).ToArray()),
-                ["text"] = text.ToString(),
-            }.ToJsonString());
+            WriteJson(io, promptIds, generated, text.ToString());
         }
         else
         {
@@ -167,6 +179,67 @@ internal static class RunCommand
 
         return GgufCli.Success;
     }
+
+    /// <summary>
+    /// <see cref="Generate"/> through ONNX Runtime GenAI: GenAI's tokenizer encodes the prompt (BOS as
+    /// tokenizer_config.json asks) or, with <paramref name="chat"/>, GenAI renders the conversation with the folder's
+    /// chat_template and encodes it; GenAI's generator picks the tokens and stops at its EOS ids; GenAI's stream
+    /// decoder prints them. Same output as <see cref="Generate"/> (<c>--json</c>: prompt_tokens, tokens, text).
+    /// </summary>
+    /// <exception cref="CliException">A qnn-target folder (exit code 1, with the reason).</exception>
+    internal static int GenerateWithGenAi(CliIO io, string artifactDir, GenerationOptions options, string prompt, bool json, IReadOnlyList<ChatMessage>? chat = null)
+    {
+        if (CausalLm.IsQnnTarget(artifactDir))
+        {
+            throw new CliException($"--engine genai: '{artifactDir}' is a qnn-target folder; {GenAiGenerator.QnnTargetUnsupportedReason}", GgufCli.WorkFailed);
+        }
+
+        using var lm = GenAiGenerator.Open(artifactDir);
+        int[] promptIds = chat is null
+            ? lm.Encode(prompt)
+            : lm.EncodeChat(lm.ApplyChatTemplate(chat, addGenerationPrompt: true));
+        var generated = new List<int>();
+        var text = new StringBuilder();
+        if (!json && chat is null)
+        {
+            io.Out.Write(prompt);
+        }
+
+        using (var stream = lm.CreateStreamDecoder())
+        {
+            foreach (var id in lm.Generate(promptIds, options))
+            {
+                generated.Add(id);
+                var piece = stream.Decode(id);
+                text.Append(piece);
+                if (!json)
+                {
+                    io.Out.Write(piece);
+                    io.Out.Flush();
+                }
+            }
+        }
+
+        if (json)
+        {
+            WriteJson(io, promptIds, generated, text.ToString());
+        }
+        else
+        {
+            io.Out.WriteLine();
+        }
+
+        return GgufCli.Success;
+    }
+
+    // run --json's one object: {"prompt_tokens":[…],"tokens":[…],"text":"…"}.
+    private static void WriteJson(CliIO io, IEnumerable<int> promptIds, IEnumerable<int> generated, string text) =>
+        io.Out.WriteLine(new JsonObject
+        {
+            ["prompt_tokens"] = new JsonArray(promptIds.Select(i => (JsonNode)i).ToArray()),
+            ["tokens"] = new JsonArray(generated.Select(i => (JsonNode)i).ToArray()),
+            ["text"] = text,
+        }.ToJsonString());
 
     /// <summary>$XDG_CACHE_HOME/gguf2qnn or ~/.cache/gguf2qnn (LocalApplicationData on Windows).</summary>
     internal static string CacheRoot()
