@@ -93,7 +93,7 @@ public static class OnnxConverter
         }
 
         progress?.Report(new ConversionProgress("config", total, total, null));
-        GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context));
+        GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context, CpuTarget.SharesKvBuffers(config, options)));
 
         var files = new List<string> { ModelFileName, ExternalDataWriter.DefaultFileName, GenAiConfig.FileName };
         foreach (var writer in options.ArtifactWriters)

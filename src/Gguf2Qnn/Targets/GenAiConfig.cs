@@ -22,7 +22,14 @@ public static class GenAiConfig
     /// (GGUF files store "none" as uint32 0xFFFFFFFF) counts as absent: GenAI reads these fields as int32 and rejects
     /// the whole config otherwise.
     /// </summary>
-    public static JsonObject Build(GgufFile gguf, ModelConfig config, string modelFileName, int contextLength)
+    /// <param name="gguf">The source file (token ids).</param>
+    /// <param name="config">The model's configuration.</param>
+    /// <param name="modelFileName">model.decoder.filename.</param>
+    /// <param name="contextLength">model.context_length and search.max_length.</param>
+    /// <param name="pastPresentShareBuffer">search.past_present_share_buffer: true only for a graph whose every KV cache
+    /// goes through GroupQueryAttention, which accepts one buffer as both past and present (GenAI then allocates the
+    /// cache once, for max_length positions, instead of growing it every step); a Concat cache needs false.</param>
+    public static JsonObject Build(GgufFile gguf, ModelConfig config, string modelFileName, int contextLength, bool pastPresentShareBuffer = false)
     {
         ArgumentNullException.ThrowIfNull(gguf);
         ArgumentNullException.ThrowIfNull(config);
@@ -91,7 +98,7 @@ public static class GenAiConfig
                 ["no_repeat_ngram_size"] = 0,
                 ["num_beams"] = 1,
                 ["num_return_sequences"] = 1,
-                ["past_present_share_buffer"] = false,
+                ["past_present_share_buffer"] = pastPresentShareBuffer,
                 ["repetition_penalty"] = 1.0,
                 ["temperature"] = 1.0,
                 ["top_k"] = 1,
