@@ -112,9 +112,11 @@ public sealed class GenAiGenerator : IDisposable
 
     /// <summary>Why <see cref="Open"/> refuses a qnn-target folder.</summary>
     public const string QnnTargetUnsupportedReason =
-        "its genai_config.json is a 'decoder-pipeline' of static-shape AR-N/AR-1 part graphs meant for the QNN execution " +
-        "provider (QnnHtp), which this build does not have, and those graphs take the rotary tables as inputs " +
-        "(position_cos/position_sin) that GenAI does not feed; run it with --engine ort, or convert with --target cpu for GenAI.";
+        "its genai_config.json is a 'decoder-pipeline' of static-shape AR-N/AR-1 part graphs for the QNN execution provider, " +
+        "which this ONNX Runtime GenAI build lacks (GenAI: 'QNN execution provider is not supported in this build'); without " +
+        "the QNN provider options GenAI 0.18's windowed pipeline still cannot feed those graphs (their attention_mask is a " +
+        "float additive mask and their rotary tables are inputs, position_ids_cos/position_ids_sin); run the folder with " +
+        "--engine ort, or convert with --target cpu for GenAI";
 
     /// <summary>Token ids of <paramref name="text"/> by GenAI's tokenizer (BOS/EOS added as tokenizer_config.json asks when
     /// <paramref name="addSpecialTokens"/>; special-token texts in the input are always matched as those tokens).</summary>

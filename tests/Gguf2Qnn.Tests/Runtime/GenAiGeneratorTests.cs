@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Gguf2Qnn.Cli;
+using Gguf2Qnn.Conversion;
 using Gguf2Qnn.Gguf;
 using Gguf2Qnn.Reference;
 using Gguf2Qnn.Runtime;
@@ -7,6 +9,7 @@ using Gguf2Qnn.Targets;
 using Gguf2Qnn.Tests.EndToEnd;
 using Gguf2Qnn.Tokenization;
 using Gguf2Qnn.Tokenization.ChatTemplates;
+using Microsoft.ML.OnnxRuntimeGenAI;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -60,6 +63,25 @@ public sealed class GenAiGeneratorTests(ConvertedModelsFixture models, ITestOutp
     }
 
     [Fact]
+    public void SamplingFollowsTheOptionsAndTheSeed()
+    {
+        var (_, onnx) = models.Get("stories");
+        using var genAi = GenAiGenerator.Open(onnx);
+        var prompt = genAi.Encode("Once upon a time");
+        int[] Sample(int seed, int topK) => genAi.Generate(prompt, new GenerationOptions { MaxNewTokens = 24, Temperature = 1.5f, TopK = topK, TopP = 0.9f, Seed = seed }).ToArray();
+
+        var first = Sample(7, 40);
+        Assert.Equal(first, Sample(7, 40)); // GenAI's generator is seeded by random_seed
+        Assert.NotEmpty(first);
+        Assert.All(first, t => Assert.InRange(t, 0, genAi.VocabSize - 1));
+        Assert.DoesNotContain(first, genAi.EosTokenIds.Contains);
+        Assert.NotEmpty(Sample(7, 0)); // top-k 0 (all tokens) maps to GenAI's top_k = vocab_size
+        Assert.Empty(genAi.Generate(prompt, new GenerationOptions { MaxNewTokens = 0 }));
+        Assert.Throws<ArgumentException>(() => genAi.Generate([genAi.VocabSize], new GenerationOptions()));
+        Assert.Throws<ArgumentException>(() => genAi.Generate([], new GenerationOptions()));
+    }
+
+    [Fact]
     public void ConcatCacheGraphRunsWithoutSharedBuffers()
     {
         // The explicit-attention graph (MatMul/Softmax, Concat KV cache) of models whose head size GroupQueryAttention
@@ -67,7 +89,7 @@ public sealed class GenAiGeneratorTests(ConvertedModelsFixture models, ITestOutp
         var onnx = Path.Combine(TestPaths.NewTempDir("genai-concat"), "onnx");
         try
         {
-            Gguf2Qnn.Conversion.OnnxConverter.Convert(new Gguf2Qnn.Conversion.ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = onnx, ForceExplicitAttention = true });
+            OnnxConverter.Convert(new ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = onnx, ForceExplicitAttention = true });
             using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(onnx, GenAiConfig.FileName))))
             {
                 Assert.False(config.RootElement.GetProperty("search").GetProperty("past_present_share_buffer").GetBoolean());
@@ -142,23 +164,65 @@ public sealed class GenAiGeneratorTests(ConvertedModelsFixture models, ITestOutp
     [Fact]
     public void QnnTargetFolderIsRefusedWithTheReason()
     {
-        var dir = TestPaths.NewTempDir("genai-qnn");
+        var root = TestPaths.NewTempDir("genai-qnn");
         try
         {
-            File.WriteAllText(Path.Combine(dir, QnnModelLayout.FileName), "{}");
+            var dir = Path.Combine(root, "qnn");
+            OnnxConverter.Convert(new ConvertOptions
+            {
+                GgufPath = TestPaths.Stories260K, OutputDirectory = dir, Target = ConversionTarget.Qnn, ContextLength = 64, PrefillLength = 8,
+            });
+
+            // The reason given is GenAI's own: its decoder-pipeline config asks for the QNN provider this build lacks,
+            // and with the provider options removed (CPU) its windowed pipeline rejects the float attention mask.
+            using (var config = new Config(dir))
+            {
+                config.ClearProviders();
+                var genAiError = Assert.Throws<OnnxRuntimeGenAIException>(() => new Model(config).Dispose());
+                Assert.Contains("QNN execution provider is not supported", genAiError.Message, StringComparison.Ordinal);
+            }
+
+            var cpuDir = Path.Combine(root, "qnn-on-cpu");
+            CopyWithoutQnnProviders(dir, cpuDir);
+            using (var cpuModel = new Model(cpuDir))
+            using (var search = new GeneratorParams(cpuModel))
+            {
+                var genAiError = Assert.Throws<OnnxRuntimeGenAIException>(() => new Generator(cpuModel, search).Dispose());
+                Assert.Contains("attention_mask", genAiError.Message, StringComparison.Ordinal);
+            }
+
             var ex = Assert.Throws<NotSupportedException>(() => GenAiGenerator.Open(dir));
             Assert.Contains("qnn-target", ex.Message, StringComparison.Ordinal);
-
             var stdout = new StringWriter();
             var stderr = new StringWriter();
             int code = GgufCli.Run(["run", dir, "--engine", "genai", "-n", "4"], stdout, stderr);
             Assert.Equal(GgufCli.WorkFailed, code);
-            Assert.Contains("decoder-pipeline", stderr.ToString(), StringComparison.Ordinal);
+            Assert.Contains("QNN execution provider", stderr.ToString(), StringComparison.Ordinal);
+            Assert.Contains("--engine ort", stderr.ToString(), StringComparison.Ordinal);
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            Directory.Delete(root, recursive: true);
         }
+    }
+
+    // A copy of a qnn-target folder whose pipeline stages have no provider options (GenAI's CPU default).
+    private static void CopyWithoutQnnProviders(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        }
+
+        string configPath = Path.Combine(to, GenAiConfig.FileName);
+        var root = JsonNode.Parse(File.ReadAllText(configPath))!;
+        foreach (var stage in root["model"]!["decoder"]!["pipeline"]!.AsArray().SelectMany(s => s!.AsObject()))
+        {
+            stage.Value!["session_options"]!["provider_options"] = new JsonArray();
+        }
+
+        File.WriteAllText(configPath, root.ToJsonString());
     }
 
     private static (int[] Prompt, int[] Tokens, string Text) RunJson(string onnx, string prompt, string engine)
