@@ -66,7 +66,7 @@ internal static class VerifyCommand
         }
 
         var thresholds = VerificationThresholds.For(weightType);
-        var artifacts = onnxDir ?? RunCommand.ResolveArtifacts(io, gguf);
+        var artifacts = onnxDir ?? RunCommand.ResolveArtifacts(io, gguf, json);
         if (!Directory.Exists(artifacts))
         {
             throw new DirectoryNotFoundException($"No such artifact folder: {artifacts}");
@@ -95,9 +95,18 @@ internal static class VerifyCommand
         }
 
         io.Err.WriteLine($"verify: {ids.Length} tokens, windows of ≤ {window}, weights {weightType}, llama.cpp with F32 KV cache vs {artifacts}{(CausalLm.IsQnnTarget(artifacts) ? " (qnn target: its AR-N part graphs on the CPU EP)" : string.Empty)}");
-        var progress = new SyncProgress<VerificationProgress>(pr =>
-            io.Err.WriteLine($"verify: [{new string('#', 20 * pr.Completed / pr.Total),-20}] window {pr.Completed}/{pr.Total}, {pr.Positions} positions"));
-        var report = Verifier.Compare(ids, window, reference.BosToken, reference.EvaluateLogits, t => lm.EvaluateLogits(t), progress);
+        int windowCount = Verifier.Windows(ids, window, reference.BosToken).Count;
+        VerificationProgress? last = null;
+        var report = CliProgress.Run(io, "verify", json, bar =>
+        {
+            bar.Stage($"{windowCount} window(s), llama.cpp and ONNX Runtime", windowCount);
+            return Verifier.Compare(ids, window, reference.BosToken, reference.EvaluateLogits, t => lm.EvaluateLogits(t), new SyncProgress<VerificationProgress>(pr =>
+            {
+                last = pr;
+                bar.Report(pr.Completed, $"window {pr.Completed}/{pr.Total}");
+            }));
+        });
+        io.Err.WriteLine($"verify: window {last?.Completed}/{last?.Total}, {last?.Positions} positions compared");
         bool pass = thresholds.IsMetBy(report);
         if (json)
         {
@@ -122,10 +131,4 @@ internal static class VerifyCommand
 
     private static string ReadText(string path) =>
         File.Exists(path) ? File.ReadAllText(path) : throw new FileNotFoundException($"No such file: {path}", path);
-}
-
-/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
-internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }
