@@ -54,7 +54,7 @@ internal static class BenchCommand
 
         var artifacts = RunCommand.ResolveArtifacts(io, modelPath, json);
         ProcessMemory.ResetPeak();
-        using var lm = OnnxCausalLm.Open(artifacts, new RuntimeOptions { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
+        using var lm = OnnxCausalLm.Open(artifacts, io.RuntimeOptions() with { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
         io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");
         var ours = new List<BenchTimings>();
         var refTimings = new List<ReferenceTimings>();

@@ -30,6 +30,8 @@ public static class GgufCli
         ArgumentNullException.ThrowIfNull(io);
         var (stdout, stderr) = (io.Out, io.Err);
         var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: runs the single .gguf in ./models, else the demo (a small qwen2 model built, converted and run).");
+        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used and the execution providers, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
+        root.Options.Add(verbose);
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
         root.Subcommands.Add(RunCommand.Create(io));
@@ -57,6 +59,7 @@ public static class GgufCli
             return BadInput;
         }
 
+        io.Verbose = parse.GetValue(verbose);
         try
         {
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
@@ -99,6 +102,16 @@ public sealed record CliIO(TextWriter Out, TextWriter Err, TextReader? In = null
 
     /// <summary>The <c>models</c> folder under <see cref="WorkingDirectory"/>, searched when no model is named.</summary>
     internal string ModelsFolder => Path.Combine(WorkingDirectory ?? Directory.GetCurrentDirectory(), ModelDiscovery.FolderName);
+
+    /// <summary>Set from <c>--verbose</c> when the command line is parsed.</summary>
+    internal bool Verbose { get; set; }
+
+    /// <summary>
+    /// ONNX Runtime settings for the command's sessions: the defaults, or with <c>--verbose</c> verbose ORT logging and
+    /// a description of the session options on <see cref="Err"/>.
+    /// </summary>
+    internal Runtime.RuntimeOptions RuntimeOptions() =>
+        Verbose ? new Runtime.RuntimeOptions { Verbose = true, Log = Err.WriteLine } : new Runtime.RuntimeOptions();
 
     /// <summary><paramref name="name"/> under <see cref="WorkingDirectory"/>.</summary>
     internal string InWorkingDirectory(string name) => Path.GetFullPath(Path.Combine(WorkingDirectory ?? Directory.GetCurrentDirectory(), name));

@@ -123,7 +123,7 @@ internal static class RunCommand
             promptIds = ChatPrompt.Encode(tokenizer, ChatPrompt.Render(template, tokenizer, chat, addGenerationPrompt: true));
         }
 
-        using var lm = CausalLm.Open(artifactDir);
+        using var lm = CausalLm.Open(artifactDir, io.RuntimeOptions());
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();

@@ -80,7 +80,7 @@ internal static class VerifyCommand
             thresholds = thresholds with { MaxKlMean = Math.Max(thresholds.MaxKlMean, VerificationThresholds.EightBit.MaxKlMean) };
         }
 
-        using var lm = CausalLm.Open(artifacts);
+        using var lm = CausalLm.Open(artifacts, io.RuntimeOptions());
         window = Math.Min(window, Math.Min(lm.ContextLength, ggufContext > 0 ? ggufContext : int.MaxValue));
         using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, FlashAttention = false, ContextSize = window, BatchSize = window });
         if (reference.VocabSize != lm.VocabSize)

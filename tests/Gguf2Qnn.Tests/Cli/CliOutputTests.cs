@@ -52,6 +52,23 @@ public sealed class CliOutputTests(ConvertedModelsFixture models) : IClassFixtur
         Assert.True(OneJsonDocument(stdout).GetProperty("tg_tps").GetDouble() > 0);
     }
 
+    [Fact]
+    public void VerboseDescribesTheSessionOnStderrAndLeavesStdoutAlone()
+    {
+        var (_, onnx) = models.Get("stories");
+        var (code, plain, plainErr) = Run("run", onnx, "-n", "2", "--greedy");
+        Assert.True(code == 0, plainErr);
+        var (verboseCode, verbose, verboseErr) = Run("run", onnx, "--verbose", "-n", "2", "--greedy");
+        Assert.True(verboseCode == 0, verboseErr);
+        Assert.Equal(plain, verbose);
+        Assert.DoesNotContain("CPUExecutionProvider", plainErr, StringComparison.Ordinal);
+        Assert.Contains("execution providers (priority order): CPUExecutionProvider", verboseErr, StringComparison.Ordinal);
+        Assert.Contains("intra-op threads: 0", verboseErr, StringComparison.Ordinal);
+        Assert.Contains("inter-op threads: 0", verboseErr, StringComparison.Ordinal);
+        Assert.Contains("graph optimization level: ORT_ENABLE_ALL", verboseErr, StringComparison.Ordinal);
+        Assert.Contains("session created for " + Path.Combine(onnx, "model.onnx"), verboseErr, StringComparison.Ordinal);
+    }
+
     private static JsonElement OneJsonDocument(string stdout)
     {
         NoControlCharacters(stdout);
