@@ -99,11 +99,11 @@ internal static class VerifyCommand
         VerificationProgress? last = null;
         var report = CliProgress.Run(io, "verify", json, bar =>
         {
-            bar.Stage($"{windowCount} window(s), llama.cpp and ONNX Runtime", windowCount);
+            bar.Stage(windowCount == 1 ? "1 window" : $"{windowCount} windows", windowCount);
             return Verifier.Compare(ids, window, reference.BosToken, reference.EvaluateLogits, t => lm.EvaluateLogits(t), new SyncProgress<VerificationProgress>(pr =>
             {
                 last = pr;
-                bar.Report(pr.Completed, $"window {pr.Completed}/{pr.Total}");
+                bar.Report(pr.Completed);
             }));
         });
         io.Err.WriteLine($"verify: window {last?.Completed}/{last?.Total}, {last?.Positions} positions compared");
