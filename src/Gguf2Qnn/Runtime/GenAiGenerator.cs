@@ -67,7 +67,7 @@ public sealed class GenAiGenerator : IDisposable
     /// <exception cref="FileNotFoundException">The folder has no genai_config.json.</exception>
     /// <exception cref="NotSupportedException">A qnn-target folder (<see cref="CausalLm.IsQnnTarget"/>), which GenAI
     /// cannot run here; see <see cref="QnnTargetUnsupportedReason"/>.</exception>
-    /// <exception cref="InvalidDataException">The config lacks vocab_size or context_length.</exception>
+    /// <exception cref="InvalidDataException">The config is not JSON, or lacks vocab_size or context_length.</exception>
     /// <exception cref="OnnxRuntimeGenAIException">GenAI rejects the config, the model or the tokenizer files.</exception>
     public static GenAiGenerator Open(string artifactDir)
     {
@@ -88,7 +88,15 @@ public sealed class GenAiGenerator : IDisposable
             throw new FileNotFoundException($"ONNX Runtime GenAI needs {GenAiConfig.FileName} in the artifact folder.", configPath);
         }
 
-        var modelNode = JsonNode.Parse(File.ReadAllText(configPath))?["model"] ?? throw new InvalidDataException($"{configPath} has no 'model' object.");
+        JsonNode modelNode;
+        try
+        {
+            modelNode = JsonNode.Parse(File.ReadAllText(configPath))?["model"] ?? throw new InvalidDataException($"{configPath} has no 'model' object.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{configPath} is not valid JSON: {e.Message}", e);
+        }
         Config? config = null;
         Model? model = null;
         Tokenizer? tokenizer = null;
