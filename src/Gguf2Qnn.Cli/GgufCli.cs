@@ -37,6 +37,7 @@ public static class GgufCli
         root.Subcommands.Add(MakeWorkloadCommand.Create(io));
         root.Subcommands.Add(CheckQnnCommand.Create(io));
         root.Subcommands.Add(CompileCommand.Create(io));
+        root.Subcommands.Add(PullCommand.Create(io));
         root.SetAction(_ => RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
 
         var parse = root.Parse(args);
