@@ -285,6 +285,7 @@ public sealed class HubClient : IDisposable
                 catch (HubRequestException e) when (e.StatusCode is null && failures < Options.ResumeAttempts)
                 {
                     failures++;
+                    await Task.Delay(Options.RetryDelay * failures, ct).ConfigureAwait(false);
                     continue;
                 }
 
@@ -303,7 +304,12 @@ public sealed class HubClient : IDisposable
 
                     if (resp.StatusCode == HttpStatusCode.PartialContent)
                     {
-                        if (have == 0 || resp.Content.Headers.ContentRange?.From != have)
+                        if (have == 0)
+                        {
+                            throw new HubRequestException($"GET {url}: HTTP 206 to a request without Range.", resp.StatusCode);
+                        }
+
+                        if (resp.Content.Headers.ContentRange?.From != have)
                         {
                             // Not the range asked for: start over without one.
                             Restart();
@@ -356,6 +362,7 @@ public sealed class HubClient : IDisposable
 
                         failures++;
                         ended = false;
+                        await Task.Delay(Options.RetryDelay * failures, ct).ConfigureAwait(false);
                     }
 
                     if (ended && size is null)
@@ -371,6 +378,7 @@ public sealed class HubClient : IDisposable
                         }
 
                         failures++;
+                        await Task.Delay(Options.RetryDelay * failures, ct).ConfigureAwait(false);
                     }
                 }
             }

@@ -25,6 +25,9 @@ public sealed record HubOptions
     /// <summary>How often one pull resumes a download whose connection broke before giving up (the partial file stays for the next pull). Default 3.</summary>
     public int ResumeAttempts { get; init; } = 3;
 
+    /// <summary>Pause before the n-th resume of a broken download: n × this. Default 1 s.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Longest wait for a response's headers or for the next bytes of a body. Default 60 s.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -68,6 +71,7 @@ public sealed record HubOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(ResumeAttempts);
+        ArgumentOutOfRangeException.ThrowIfLessThan(RetryDelay, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(Timeout, TimeSpan.Zero);
     }
 }

@@ -24,6 +24,14 @@ internal sealed class FakeHubFile(string path, byte[] content)
     /// <summary>The LFS oid the Hub announces (default: the content's SHA-256); set another to fake a corrupt blob.</summary>
     public string Oid { get; set; } = Convert.ToHexStringLower(SHA256.HashData(content));
 
+    /// <summary>False: a file stored in git itself — the tree gives its git blob id as <c>oid</c> and no <c>lfs</c>, HEAD its blob id as ETag.</summary>
+    public bool Lfs { get; set; } = true;
+
+    /// <summary>The git blob id: SHA-1 of <c>"blob {size}\0"</c> + content (git's object format).</summary>
+#pragma warning disable CA5350 // git's object id is SHA-1 by definition
+    public string GitBlobId => Convert.ToHexStringLower(SHA1.HashData([.. Encoding.ASCII.GetBytes($"blob {Content.Length}\0"), .. Content]));
+#pragma warning restore CA5350
+
     /// <summary>When set, the next GET sends headers for the whole answer, then this many body bytes, then closes the socket.</summary>
     public long? CutAfterBytes { get; set; }
 }
@@ -201,14 +209,16 @@ internal sealed class FakeHub : IDisposable
 
             int cursor = query.Split('&').FirstOrDefault(p => p.StartsWith("cursor=", StringComparison.Ordinal)) is { } c ? int.Parse(c[7..], CultureInfo.InvariantCulture) : 0;
             int take = TreePageSize > 0 ? TreePageSize : Files.Count;
-            var page = Files.Skip(cursor).Take(take).Select(f => (JsonNode)new JsonObject
-            {
-                ["type"] = "file",
-                ["oid"] = Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes("pointer " + f.Path)))[..40],
-                ["size"] = f.Content.Length,
-                ["path"] = f.Path,
-                ["lfs"] = new JsonObject { ["oid"] = f.Oid, ["size"] = f.Content.Length, ["pointerSize"] = 134 },
-            }).ToArray();
+            var page = Files.Skip(cursor).Take(take).Select(f => (JsonNode)(f.Lfs
+                ? new JsonObject
+                {
+                    ["type"] = "file",
+                    ["oid"] = Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes("pointer " + f.Path)))[..40],
+                    ["size"] = f.Content.Length,
+                    ["path"] = f.Path,
+                    ["lfs"] = new JsonObject { ["oid"] = f.Oid, ["size"] = f.Content.Length, ["pointerSize"] = 134 },
+                }
+                : new JsonObject { ["type"] = "file", ["oid"] = f.GitBlobId, ["size"] = f.Content.Length, ["path"] = f.Path })).ToArray();
             var extra = new List<(string, string)>();
             if (cursor + take < Files.Count)
             {
@@ -245,7 +255,12 @@ internal sealed class FakeHub : IDisposable
             return 0;
         }
 
-        var meta = new List<(string, string)> { ("X-Repo-Commit", Commit), ("X-Linked-Etag", $"\"{file.Oid}\""), ("X-Linked-Size", file.Content.Length.ToString(CultureInfo.InvariantCulture)), ("ETag", "\"pointer-etag\"") };
+        var meta = new List<(string, string)> { ("X-Repo-Commit", Commit), (file.Lfs ? "X-Linked-Etag" : "ETag", $"\"{(file.Lfs ? file.Oid : file.GitBlobId)}\""), ("X-Linked-Size", file.Content.Length.ToString(CultureInfo.InvariantCulture)) };
+        if (file.Lfs)
+        {
+            meta.Add(("ETag", "\"pointer-etag\""));
+        }
+
         long from = 0;
         if (headers.TryGetValue("range", out var range) && !IgnoreRange && range.StartsWith("bytes=", StringComparison.Ordinal) && range.EndsWith('-'))
         {

@@ -194,6 +194,25 @@ public sealed class HubClientTests : IDisposable
         Assert.Contains(hub.Requests, r => r.Method == "HEAD");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Pull_NonLfsFile_CheckedByGitBlobId(bool treeMissing)
+    {
+        hub.TreeMissing = treeMissing;
+        var content = FakeHub.RandomBytes(3000, 30);
+        var file = hub.Add("small.gguf", content);
+        file.Lfs = false;
+        using var client = NewClient();
+
+        var result = await client.PullAsync("owner/model", null);
+
+        var f = Assert.Single(result.Files);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(content)), f.Sha256);
+        Assert.Equal(Path.Combine(RepoDir, "blobs", file.GitBlobId), f.BlobPath);
+        Assert.Equal(content, File.ReadAllBytes(f.Path));
+    }
+
     [Fact]
     public async Task Pull_SendsTokenAsBearer_OnlyToTheEndpoint()
     {
@@ -252,5 +271,5 @@ public sealed class HubClientTests : IDisposable
     }
 
     private HubClient NewClient(int resumeAttempts = 3, string? token = null) =>
-        new(new HubOptions { Endpoint = hub.Endpoint + "/", CacheDirectory = CacheDir, ResumeAttempts = resumeAttempts, Token = token, Timeout = TimeSpan.FromSeconds(20) });
+        new(new HubOptions { Endpoint = hub.Endpoint + "/", CacheDirectory = CacheDir, ResumeAttempts = resumeAttempts, RetryDelay = TimeSpan.Zero, Token = token, Timeout = TimeSpan.FromSeconds(20) });
 }
