@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Gguf2Qnn.Hub;
-using Spectre.Console;
 
 namespace Gguf2Qnn.Cli;
 
@@ -15,7 +14,8 @@ namespace Gguf2Qnn.Cli;
 /// <c>--json</c> (stable): <c>{"repo", "revision", "commit" (null when the Hub gave none), "files": [{"name" (path in the
 /// repository), "path" (on disk), "sha256", "bytes", "downloaded" (false: already cached)}]}</c>. Exit codes: 2 for a bad
 /// name, no or several matching models, or a repository/revision/file the Hub does not have or will not give without a
-/// token; 1 for a hash mismatch or a failed transfer.
+/// token; 1 for a hash mismatch or a failed transfer. Progress follows <see cref="CliProgress"/>: byte bars with speed and
+/// ETA on a terminal, one line per file when stderr is redirected, nothing with <c>--json</c>.
 /// </remarks>
 internal static class PullCommand
 {
@@ -42,9 +42,21 @@ internal static class PullCommand
         HubPullResult result;
         try
         {
-            result = IsTerminal(io.Err)
-                ? PullWithProgressBar(io, client, repo, selector, revision, output)
-                : client.PullAsync(repo, selector, revision, output).GetAwaiter().GetResult();
+            result = CliProgress.Run(io, "pull", json, p =>
+            {
+                string? current = null;
+                var progress = new SyncProgress<HubTransferProgress>(t =>
+                {
+                    if (t.File != current)
+                    {
+                        current = t.File;
+                        p.Stage(t.File, t.BytesTotal ?? 0);
+                    }
+
+                    p.Report(t.BytesDone);
+                });
+                return client.PullAsync(repo, selector, revision, output, progress).GetAwaiter().GetResult();
+            }, CliProgress.Unit.Bytes);
         }
         catch (HubRequestException e) when (e.IsNotFoundOrDenied)
         {
@@ -65,49 +77,11 @@ internal static class PullCommand
         {
             foreach (var f in result.Files)
             {
+                io.Err.WriteLine($"pull: {f.Name}: {f.Bytes:N0} bytes, sha256 {f.Sha256}{(f.Downloaded ? string.Empty : " (already in the cache)")}");
                 io.Out.WriteLine(f.Path);
             }
         }
 
         return GgufCli.Success;
-    }
-
-    /// <summary>True when <paramref name="err"/> is the process's standard error and that is a terminal (not redirected).</summary>
-    private static bool IsTerminal(TextWriter err) => ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected;
-
-    private static HubPullResult PullWithProgressBar(CliIO io, HubClient client, string repo, string? selector, string revision, string? output)
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(io.Err), Ansi = AnsiSupport.Detect, ColorSystem = ColorSystemSupport.Detect });
-        HubPullResult? result = null;
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
-                var progress = new SyncProgress<HubTransferProgress>(p =>
-                {
-                    if (!tasks.TryGetValue(p.File, out var task))
-                    {
-                        task = ctx.AddTask(Markup.Escape(p.File), maxValue: p.BytesTotal ?? 1);
-                        tasks.Add(p.File, task);
-                    }
-
-                    task.IsIndeterminate = p.BytesTotal is null;
-                    if (p.BytesTotal is { } total)
-                    {
-                        task.MaxValue = total;
-                    }
-
-                    task.Value = p.BytesDone;
-                });
-                result = client.PullAsync(repo, selector, revision, output, progress).GetAwaiter().GetResult();
-            });
-        foreach (var f in result!.Files)
-        {
-            io.Err.WriteLine($"pull: {f.Name}: {f.Bytes:N0} bytes, sha256 {f.Sha256}{(f.Downloaded ? string.Empty : " (already in the cache)")}");
-        }
-
-        return result;
     }
 }

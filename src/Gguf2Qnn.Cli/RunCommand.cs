@@ -14,7 +14,8 @@ namespace Gguf2Qnn.Cli;
 
 /// <summary>
 /// <c>gguf2qnn run [MODEL] [--prompt TEXT] [--chat [--system TEXT]] [-n N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json]</c>.
-/// MODEL is a .gguf (converted into a cache folder on first use) or an artifact folder; with no MODEL, the demo model.
+/// MODEL is a .gguf (converted into a cache folder on first use) or an artifact folder; with no MODEL, the single
+/// model in ./models (<see cref="ModelDiscovery"/>), else the demo model.
 /// </summary>
 internal static class RunCommand
 {
@@ -23,7 +24,7 @@ internal static class RunCommand
 
     public static Command Create(CliIO io)
     {
-        var model = new Argument<string?>("MODEL") { Description = "A .gguf file or an artifact folder written by convert. Omitted: the built-in demo model.", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Argument<string?>("MODEL") { Description = "A .gguf file or an artifact folder written by convert. Omitted: the single .gguf in ./models, else the built-in demo model.", Arity = ArgumentArity.ZeroOrOne };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Text to continue (default: \"" + DefaultPrompt + "\")." };
         var json = new Option<bool>("--json") { Description = "Print {\"prompt_tokens\":[…],\"tokens\":[…],\"text\":\"…\"}." };
         var chat = new Option<bool>("--chat") { Description = "Wrap the prompt as a user message in the model's chat template (tokenizer.chat_template) and print the assistant's reply." };
@@ -34,13 +35,13 @@ internal static class RunCommand
         cmd.SetAction(p =>
         {
             var options = generation.Read(p);
-            var path = p.GetValue(model);
+            var path = p.GetValue(model) ?? ModelDiscovery.Resolve(io, io.ModelsFolder);
             var text = p.GetValue(prompt);
             if (!p.GetValue(chat))
             {
                 return path is null
                     ? RunDemo(io, options, text, p.GetValue(json))
-                    : Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json));
+                    : Generate(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json));
             }
 
             if (path is null)
@@ -56,7 +57,7 @@ internal static class RunCommand
             }
 
             messages.Add(ChatMessage.User(text ?? DefaultPrompt));
-            return Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json), messages);
+            return Generate(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json), messages);
         });
         return cmd;
     }
@@ -64,21 +65,16 @@ internal static class RunCommand
     /// <summary>The embedded default: writes the demo qwen2 GGUF (Q4_0 + F32), converts it and generates from it.</summary>
     public static int RunDemo(CliIO io, GenerationOptions options, string? prompt, bool json)
     {
-        var root = Path.Combine(CacheRoot(), "demo");
-        Directory.CreateDirectory(root);
-        var gguf = Path.Combine(root, "demo-qwen2-q4_0.gguf");
-        var spec = new SyntheticModelSpec { BlockCount = 2, HiddenSize = 128, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 256, WeightType = GgmlType.Q4_0, Seed = 2026 };
-        SyntheticModel.Write(gguf, spec);
-        io.Err.WriteLine($"Demo model (qwen2, {spec.BlockCount} layers, hidden {spec.HiddenSize}, Q4_0 + F32 tensors, seeded random weights): {gguf}");
-        var dir = Path.Combine(root, "onnx");
-        var result = ConvertCommand.Convert(io, gguf, dir, WeightFormat.Keep);
+        var gguf = DemoGguf.Write(io);
+        var dir = Path.Combine(Path.GetDirectoryName(gguf)!, "onnx");
+        var result = ConvertCommand.Convert(io, gguf, dir, WeightFormat.Keep, quiet: json);
         ConvertCommand.PrintArtifacts(io, result.OutputDirectory);
         io.Err.WriteLine("The weights are random, so the text is gibberish; convert a real GGUF to get a real model.");
         return Generate(io, dir, options, prompt ?? " once upon a time", json);
     }
 
     /// <summary>A .gguf becomes a cached artifact folder (converted once per file version and converter build); a folder is used as it is.</summary>
-    internal static string ResolveArtifacts(CliIO io, string path)
+    internal static string ResolveArtifacts(CliIO io, string path, bool quiet = false)
     {
         if (Directory.Exists(path))
         {
@@ -101,7 +97,7 @@ internal static class RunCommand
         if (!File.Exists(Path.Combine(dir, "genai_config.json")))
         {
             io.Err.WriteLine($"Converting {path} into {dir} (once; later runs reuse it).");
-            ConvertCommand.Convert(io, path, dir, WeightFormat.Keep);
+            ConvertCommand.Convert(io, path, dir, WeightFormat.Keep, quiet: quiet);
         }
 
         return dir;
@@ -127,7 +123,7 @@ internal static class RunCommand
             promptIds = ChatPrompt.Encode(tokenizer, ChatPrompt.Render(template, tokenizer, chat, addGenerationPrompt: true));
         }
 
-        using var lm = CausalLm.Open(artifactDir);
+        using var lm = CausalLm.Open(artifactDir, io.RuntimeOptions());
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();

@@ -49,10 +49,15 @@ public sealed class PullCommandTests : IDisposable
     {
         hub.Add("one.gguf", [1, 2, 3, 4]);
 
-        var (code, stdout, _) = Pull("owner/model");
+        var (code, stdout, stderr) = Pull("owner/model");
 
         Assert.Equal(0, code);
         Assert.Equal(Path.Combine(root, "cache", "models--owner--model", "snapshots", hub.Commit, "one.gguf"), stdout.Trim());
+
+        // Redirected stderr: one plain line as the file starts, one when done; no bars, escapes or carriage returns.
+        Assert.Equal(["pull: one.gguf", "pull: one.gguf: 4 bytes, sha256 9f64a747e1b97f131fabb6b447296c9b6f0201e79fb3c5356e6c77e89b6a806a"], stderr.TrimEnd().Split(Environment.NewLine));
+        Assert.DoesNotContain('\u001b', stderr);
+        Assert.DoesNotContain('\r', stderr);
     }
 
     [Fact]
