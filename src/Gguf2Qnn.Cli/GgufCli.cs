@@ -43,6 +43,7 @@ public static class GgufCli
         root.Subcommands.Add(MakeWorkloadCommand.Create(io));
         root.Subcommands.Add(CheckQnnCommand.Create(io));
         root.Subcommands.Add(CompileCommand.Create(io));
+        root.Subcommands.Add(PullCommand.Create(io));
         root.SetAction(_ => ModelDiscovery.Resolve(io, io.ModelsFolder) is { } found
             ? RunCommand.Generate(io, RunCommand.ResolveArtifacts(io, found), new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, RunCommand.DefaultPrompt, json: false)
             : RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
