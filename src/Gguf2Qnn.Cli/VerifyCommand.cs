@@ -54,7 +54,7 @@ internal static class VerifyCommand
 
         GgmlType weightType;
         int ggufContext;
-        using (var file = GgufFile.Open(gguf))
+        using (var file = GgufModel.Open(gguf))
         {
             weightType = VerificationThresholds.DominantWeightType(file);
             ggufContext = Architectures.ModelConfig.FromGguf(file).ContextLength;

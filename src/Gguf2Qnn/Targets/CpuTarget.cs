@@ -46,7 +46,7 @@ public static class CpuTarget
     internal static bool SharesKvBuffers(ModelConfig config, ConvertOptions options) =>
         !options.ForceExplicitAttention && SupportsGroupQueryAttention(config);
 
-    internal static void Build(GgufFile gguf, ModelConfig config, GraphBuilder g, WeightWriter weights, ConvertOptions options, int contextLength) =>
+    internal static void Build(IGgufSource gguf, ModelConfig config, GraphBuilder g, WeightWriter weights, ConvertOptions options, int contextLength) =>
         new Builder(gguf, config, g, weights, contextLength, options.AccuracyLevel,
             !SharesKvBuffers(config, options), options.EmulateLlamaCppActivations).Build();
 
@@ -64,7 +64,7 @@ public static class CpuTarget
     }
 
     private sealed class Builder(
-        GgufFile gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
+        IGgufSource gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
     {
         private const string Batch = "batch_size";
         private const string Sequence = "sequence_length";

@@ -29,7 +29,7 @@ public static class GenAiConfig
     /// <param name="pastPresentShareBuffer">search.past_present_share_buffer: true only for a graph whose every KV cache
     /// goes through GroupQueryAttention, which accepts one buffer as both past and present (GenAI then allocates the
     /// cache once, for max_length positions, instead of growing it every step); a Concat cache needs false.</param>
-    public static JsonObject Build(GgufFile gguf, ModelConfig config, string modelFileName, int contextLength, bool pastPresentShareBuffer = false)
+    public static JsonObject Build(IGgufSource gguf, ModelConfig config, string modelFileName, int contextLength, bool pastPresentShareBuffer = false)
     {
         ArgumentNullException.ThrowIfNull(gguf);
         ArgumentNullException.ThrowIfNull(config);
@@ -108,7 +108,7 @@ public static class GenAiConfig
     }
 
     // A token id key whose value is inside [0, vocab_size).
-    private static bool TryGetTokenId(GgufFile gguf, ModelConfig config, string key, out long id) =>
+    private static bool TryGetTokenId(IGgufSource gguf, ModelConfig config, string key, out long id) =>
         gguf.TryGetInt64(key, out id) && id >= 0 && id < config.VocabSize;
 
     /// <summary>Writes the JSON (indented, UTF-8) to <paramref name="directory"/>/genai_config.json.</summary>
