@@ -6,7 +6,8 @@ namespace Gguf2Qnn.Cli;
 /// <summary><c>gguf2qnn convert [MODEL.gguf] [-o DIR] [--json] [--target cpu|qnn] [--weights keep|f16|f32] [--context N] [--prefill N]
 /// [--parts auto|N] [--soc NAME] [--activations fp32|fp16|uint16] [--calibration FILE] [--allow-cpu-fallback] [--accuracy-level 0..4]</c>.
 /// With no MODEL: the single .gguf in ./models (<see cref="ModelDiscovery"/>), else the demo model; with no -o:
-/// <c>./STEM-TARGET</c> (e.g. <c>./stories260K-cpu</c>).</summary>
+/// <c>./STEM-TARGET</c> (e.g. <c>./stories260K-cpu</c>). An existing folder is replaced only when it is empty or a
+/// previous conversion output, or with <c>--force</c>; one holding the source .gguf never (exit code 2).</summary>
 internal static class ConvertCommand
 {
     public static Command Create(CliIO io)
@@ -27,7 +28,8 @@ internal static class ConvertCommand
         var calibration = new Option<string?>("--calibration") { Description = "qnn, --activations uint16: text file to calibrate activation ranges on (default: the text shipped with gguf2qnn)." };
         var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "qnn: accept graphs whose HTP op coverage is under 100%." };
         var accuracy = new Option<int?>("--accuracy-level") { Description = "cpu: MatMulNBits accuracy_level (0 float activations, 4 int8 activations); default: the converter's." };
-        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, json, target, weights, context, prefill, parts, soc, activations, calibration, fallback, accuracy };
+        var force = new Option<bool>("--force") { Description = "Replace the output folder even when it holds files that are not a conversion output (a folder holding the source .gguf is always refused)." };
+        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder. An existing output folder is replaced only when it is empty or a previous conversion output (or with --force).") { model, output, json, target, weights, context, prefill, parts, soc, activations, calibration, fallback, accuracy, force };
         cmd.SetAction(p =>
         {
             var gguf = p.GetValue(model) ?? ModelDiscovery.Resolve(io, io.ModelsFolder) ?? DemoGguf.Write(io);
@@ -42,17 +44,17 @@ internal static class ConvertCommand
             if (p.GetValue(target) == "qnn")
             {
                 return ConvertQnn(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(context), p.GetValue(prefill), p.GetValue(parts)!, p.GetValue(soc), p.GetValue(fallback),
-                    p.GetValue(activations) switch { "fp16" => QnnActivations.Float16, "uint16" => QnnActivations.Uint16, _ => QnnActivations.Float32 }, p.GetValue(calibration), quiet);
+                    p.GetValue(activations) switch { "fp16" => QnnActivations.Float16, "uint16" => QnnActivations.Uint16, _ => QnnActivations.Float32 }, p.GetValue(calibration), quiet, p.GetValue(force));
             }
 
-            var result = Convert(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy), quiet);
+            var result = Convert(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy), quiet, p.GetValue(force));
             Report(io, result.OutputDirectory, "cpu", quiet);
             return GgufCli.Success;
         });
         return cmd;
     }
 
-    private static int ConvertQnn(CliIO io, string gguf, string outputDir, WeightFormat weights, int? context, int prefill, string parts, string? soc, bool allowFallback, QnnActivations activations, string? calibration, bool json)
+    private static int ConvertQnn(CliIO io, string gguf, string outputDir, WeightFormat weights, int? context, int prefill, string parts, string? soc, bool allowFallback, QnnActivations activations, string? calibration, bool json, bool force)
     {
         int? partCount = parts == "auto" ? null
             : int.TryParse(parts, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n
@@ -78,6 +80,7 @@ internal static class ConvertCommand
                 AllowCpuFallback = allowFallback,
                 Activations = activations,
                 CalibrationPath = calibration,
+                ReplaceOutput = force,
             };
             result = CliProgress.Run(io, "convert", json, p => OnnxConverter.Convert(options, p.ForConversion()));
         }
@@ -100,14 +103,16 @@ internal static class ConvertCommand
     };
 
     /// <summary>Converts <paramref name="gguf"/> into <paramref name="outputDir"/>, adding the tokenizer files, with
-    /// <see cref="CliProgress"/> on stderr (none when <paramref name="quiet"/>).</summary>
-    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null, bool quiet = false)
+    /// <see cref="CliProgress"/> on stderr (none when <paramref name="quiet"/>); <paramref name="force"/>: replace a
+    /// folder that is not a conversion output (<see cref="ConvertOptions.ReplaceOutput"/>).</summary>
+    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null, bool quiet = false, bool force = false)
     {
         var options = new ConvertOptions
         {
             GgufPath = gguf,
             OutputDirectory = outputDir,
             Weights = weights,
+            ReplaceOutput = force,
         };
         if (accuracyLevel is { } level)
         {

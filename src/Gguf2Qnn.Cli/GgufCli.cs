@@ -75,7 +75,7 @@ public static class GgufCli
     /// <summary>Maps input problems to exit code 2 and tool or runtime failures to 1.</summary>
     private static int? Classify(Exception ex) => ex switch
     {
-        FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException or Tokenization.ChatTemplates.TemplateException => BadInput,
+        FileNotFoundException or DirectoryNotFoundException or Conversion.OutputFolderException or GgufFormatException or NotSupportedException or ArgumentException or Tokenization.ChatTemplates.TemplateException => BadInput,
         CliException c => c.ExitCode,
         Reference.LlamaCppException => WorkFailed,
         Microsoft.ML.OnnxRuntime.OnnxRuntimeException or Microsoft.ML.OnnxRuntimeGenAI.OnnxRuntimeGenAIException or IOException or InvalidOperationException => WorkFailed,

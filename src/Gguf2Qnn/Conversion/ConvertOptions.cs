@@ -72,8 +72,15 @@ public sealed record ConvertOptions
     /// <summary>The source .gguf file.</summary>
     public required string GgufPath { get; init; }
 
-    /// <summary>The artifact folder to create (replaced if it exists).</summary>
+    /// <summary>
+    /// The artifact folder to create. An existing folder is replaced only when it is empty or a previous conversion
+    /// output (it has conversion.json), or with <see cref="ReplaceOutput"/>; never when it holds the source GGUF.
+    /// </summary>
     public required string OutputDirectory { get; init; }
+
+    /// <summary>Replace <see cref="OutputDirectory"/> even when it holds files that are not a conversion output
+    /// (<c>convert --force</c>); a folder holding the source GGUF is still refused. Default false.</summary>
+    public bool ReplaceOutput { get; init; }
 
     /// <summary>The graph flavour. Default <see cref="ConversionTarget.Cpu"/>.</summary>
     public ConversionTarget Target { get; init; } = ConversionTarget.Cpu;
@@ -137,6 +144,7 @@ public sealed record ConvertOptions
     /// <exception cref="ArgumentOutOfRangeException">A context length below 1, an accuracy level outside 0..4, or (qnn
     /// target) a prefill length outside [1, context) or a part count below 1.</exception>
     /// <exception cref="FileNotFoundException">The GGUF file does not exist.</exception>
+    /// <exception cref="OutputFolderException">The output folder may not be replaced (see <see cref="OutputDirectory"/>).</exception>
     public void Validate()
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(GgufPath);
@@ -145,6 +153,8 @@ public sealed record ConvertOptions
         {
             throw new FileNotFoundException("The GGUF file does not exist.", GgufPath);
         }
+
+        OutputFolderGuard.Check(GgufPath, OutputDirectory, ReplaceOutput);
 
         if (ContextLength is < 1)
         {
