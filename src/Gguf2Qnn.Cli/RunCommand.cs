@@ -144,6 +144,13 @@ internal static class RunCommand
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();
+        if (chat is null)
+        {
+            // Printed after the prompt, the generated text is its continuation: the first token keeps its leading
+            // space. A chat reply is a message of its own and decodes as a fresh sequence.
+            stream.Prime(promptIds);
+        }
+
         var text = new StringBuilder();
         if (!json && chat is null)
         {

@@ -8,7 +8,9 @@ namespace Gguf2Qnn.Tokenization;
 /// emoji or CJK character) is held back until the rest arrives. Joined with <see cref="Flush"/>'s result, the output
 /// equals <see cref="GgufTokenizer.Decode(IEnumerable{int}, bool)"/> of the same ids, including the first token's
 /// dropped leading space and llama.cpp's space clean-up (for which a few ASCII bytes around spaces, apostrophes
-/// and <c>?!.,</c> are also held back until the next byte decides them). Not thread-safe: one per stream.
+/// and <c>?!.,</c> are also held back until the next byte decides them). For generated text printed after its
+/// prompt, <see cref="Prime"/> the decoder with the prompt's ids first: the output is then the continuation of the
+/// prompt's text, so the first generated token keeps its leading space. Not thread-safe: one per stream.
 /// </summary>
 public sealed class TokenStreamDecoder
 {
@@ -50,6 +52,28 @@ public sealed class TokenStreamDecoder
         }
 
         return ReleasePending(flush: false);
+    }
+
+    /// <summary>
+    /// Feeds ids whose text was already shown (a prompt) without returning it, so that the following ids decode as
+    /// their continuation: <c>Decode(prompt + generated)</c> less <c>Decode(prompt)</c>. The leading-space rule then
+    /// applies to the prompt's first token only (for a SentencePiece vocabulary, generated " cat" stays " cat").
+    /// Space clean-up is applied to the prompt's bytes on their own; a UTF-8 character split across the boundary is
+    /// completed by the next ids.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>
+    public void Prime(IEnumerable<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        foreach (int id in ids)
+        {
+            _ = Append(id);
+        }
+
+        if (_pending.Count > 0)
+        {
+            _ = ReleasePending(flush: false);
+        }
     }
 
     /// <summary>Returns whatever is still held back (an incomplete UTF-8 sequence becomes U+FFFD) and starts a new stream.</summary>

@@ -76,6 +76,36 @@ public class TokenStreamDecoderTests
     }
 
     /// <summary>Feeds ids one by one; checks that no partial character ever comes out early.</summary>
+    [Theory]
+    [InlineData("llama-spm", "The cat and a big dog, it 's done !")]
+    [InlineData("gpt-2", "The cat and a big dog, it 's done !")]
+    public void PrimedWithThePromptTheStreamIsTheContinuation(string vocab, string text)
+    {
+        // Decode(prompt + generated) less Decode(prompt), at every split: the first generated piece keeps its
+        // leading space (SentencePiece strips it only at a sequence's start).
+        var tokenizer = TestTokenizers.ForVocab(vocab);
+        int[] ids = tokenizer.Encode(text, tokenizer.AddBosToken);
+        string whole = tokenizer.Decode(ids);
+        for (int k = 1; k < ids.Length; k++)
+        {
+            string prompt = tokenizer.Decode(ids[..k]);
+            if (!whole.StartsWith(prompt, StringComparison.Ordinal))
+            {
+                continue; // space clean-up across the split (gpt-2 " ,"): no continuation to compare with
+            }
+
+            var decoder = tokenizer.CreateStreamDecoder();
+            decoder.Prime(ids[..k]);
+            var sb = new StringBuilder();
+            foreach (int id in ids[k..])
+            {
+                sb.Append(decoder.Append(id));
+            }
+
+            Assert.Equal(whole[prompt.Length..], sb.Append(decoder.Flush()).ToString());
+        }
+    }
+
     private static string Stream(GgufTokenizer tokenizer, int[] ids)
     {
         var decoder = tokenizer.CreateStreamDecoder();
