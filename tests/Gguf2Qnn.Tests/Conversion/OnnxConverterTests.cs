@@ -68,11 +68,12 @@ public class OnnxConverterTests
     }
 
     [Fact]
-    public void ArtifactWritersRunInTheStagingFolderAndAnExistingFolderIsReplaced()
+    public void ArtifactWritersRunInTheStagingFolderAndAPreviousOutputIsReplaced()
     {
         string output = Path.Combine(TestPaths.NewTempDir("convert"), "out");
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "stale.txt"), "old");
+        File.WriteAllText(Path.Combine(output, OnnxConverter.ManifestFileName), "{}"); // a previous conversion's folder
         var writer = new NoteWriter();
 
         var result = OnnxConverter.Convert(new ConvertOptions
