@@ -26,7 +26,7 @@ internal static class BenchCommand
         var reps = new Option<int>("-r", "--repetitions") { Description = "Measured repetitions (after one warm-up).", DefaultValueFactory = _ => 3 };
         var vs = new Option<string?>("--vs") { Description = "Also run llama.cpp on the same GGUF, alternating: llamacpp." };
         vs.AcceptOnlyFromAmong("llamacpp");
-        var gguf = new Option<string?>("--gguf") { Description = "The GGUF for --vs llamacpp when MODEL is an artifact folder." };
+        var gguf = new Option<string?>("--gguf") { Description = "The GGUF for --vs llamacpp when MODEL is an artifact folder (default: the source recorded in its conversion.json, if that file still exists); it must be the file the folder was converted from." };
         var json = new Option<bool>("--json") { Description = "Print {\"pp_tps\":x,\"tg_tps\":x,\"ttft_ms\":x,\"peak_rss_mb\":x,…} (and \"reference\", \"ratios\" with --vs)." };
         var profile = new Option<string?>("--profile") { Description = "Write ONNX Runtime's per-node profile (Chrome trace JSON) to PREFIX_<date>.json." };
         var cmd = new Command("bench", "Measure prefill and decode speed (optionally against llama.cpp).") { model, prompt, gen, threads, reps, vs, gguf, json, profile };
@@ -42,6 +42,15 @@ internal static class BenchCommand
     internal static int Bench(CliIO io, string modelPath, string? ggufForReference, bool vsLlamaCpp, BenchSettings s, bool json, string? profilePrefix = null)
     {
         string? gguf = File.Exists(modelPath) ? modelPath : ggufForReference;
+        if (vsLlamaCpp && gguf is null && Directory.Exists(modelPath) && ArtifactFolder.ReadSource(modelPath) is { } source && File.Exists(source.Path))
+        {
+            gguf = source.Path;
+            if (!json)
+            {
+                io.Err.WriteLine($"bench: --vs llamacpp with the GGUF {modelPath} was converted from: {gguf}");
+            }
+        }
+
         if (vsLlamaCpp && gguf is null)
         {
             throw new ArgumentException("--vs llamacpp needs the GGUF: give MODEL as a .gguf, or --gguf FILE with an artifact folder.");
@@ -53,6 +62,10 @@ internal static class BenchCommand
         }
 
         var artifacts = RunCommand.ResolveArtifacts(io, modelPath, json);
+        if (gguf is not null && Directory.Exists(modelPath))
+        {
+            ArtifactFolder.RequireSource(artifacts, gguf);
+        }
         ProcessMemory.ResetPeak();
         using var lm = OnnxCausalLm.Open(artifacts, io.RuntimeOptions() with { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
         io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");

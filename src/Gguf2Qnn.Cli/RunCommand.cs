@@ -91,10 +91,12 @@ internal static class RunCommand
     }
 
     /// <summary>A .gguf becomes a cached artifact folder (converted once per file version and converter build); a folder is used as it is.</summary>
+    /// <exception cref="CliException">A folder that is not an artifact folder (exit code 2).</exception>
     internal static string ResolveArtifacts(CliIO io, string path, bool quiet = false)
     {
         if (Directory.Exists(path))
         {
+            ArtifactFolder.Require(path);
             return path;
         }
 

@@ -60,11 +60,17 @@ internal static class TokenizeCommand
     /// when it is an artifact folder.
     /// </summary>
     /// <exception cref="FileNotFoundException">Neither exists.</exception>
+    /// <exception cref="CliException">MODEL is a folder that is not an artifact folder (exit code 2).</exception>
     internal static GgufFile OpenTokenizerGguf(string model)
     {
         if (Directory.Exists(model))
         {
             var path = Path.Combine(model, TokenizerArtifact.FileName);
+            if (!File.Exists(path) && !File.Exists(Path.Combine(model, Targets.GenAiConfig.FileName)))
+            {
+                ArtifactFolder.Require(model);
+            }
+
             if (!File.Exists(path))
             {
                 throw new FileNotFoundException($"The artifact folder {model} has no {TokenizerArtifact.FileName}; convert the .gguf again (or pass the .gguf).", path);

@@ -47,6 +47,11 @@ internal static class VerifyCommand
 
     internal static int Verify(CliIO io, string gguf, string? onnxDir, string text, int window, bool json)
     {
+        if (Directory.Exists(gguf))
+        {
+            throw new CliException("verify needs the .gguf as MODEL; pass the converted folder with --onnx", GgufCli.BadInput);
+        }
+
         if (!File.Exists(gguf))
         {
             throw new FileNotFoundException($"No such file: {gguf}", gguf);
@@ -71,6 +76,8 @@ internal static class VerifyCommand
         {
             throw new DirectoryNotFoundException($"No such artifact folder: {artifacts}");
         }
+
+        ArtifactFolder.RequireSource(artifacts, gguf);
 
         if (CausalLm.IsQnnTarget(artifacts) && Targets.QnnModelLayout.Read(artifacts).Activations == Targets.QnnModelLayout.Uint16Qdq)
         {
