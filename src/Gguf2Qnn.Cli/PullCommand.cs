@@ -14,7 +14,8 @@ namespace Gguf2Qnn.Cli;
 /// <c>--json</c> (stable): <c>{"repo", "revision", "commit" (null when the Hub gave none), "files": [{"name" (path in the
 /// repository), "path" (on disk), "sha256", "bytes", "downloaded" (false: already cached)}]}</c>. Exit codes: 2 for a bad
 /// name, no or several matching models, or a repository/revision/file the Hub does not have or will not give without a
-/// token; 1 for a hash mismatch or a failed transfer. Progress follows <see cref="CliProgress"/>: byte bars with speed and
+/// token; 1 for a hash mismatch or a failed transfer (a Hub that cannot be reached says so, with the endpoint and the
+/// offline alternative). Progress follows <see cref="CliProgress"/>: byte bars with speed and
 /// ETA on a terminal, one line per file when stderr is redirected, nothing with <c>--json</c>.
 /// </remarks>
 internal static class PullCommand
@@ -61,6 +62,10 @@ internal static class PullCommand
         catch (HubRequestException e) when (e.IsNotFoundOrDenied)
         {
             throw new CliException(e.Message, GgufCli.BadInput);
+        }
+        catch (HubRequestException e) when (e.StatusCode is null && e.InnerException is HttpRequestException { HttpRequestError: System.Net.Http.HttpRequestError.NameResolutionError or System.Net.Http.HttpRequestError.ConnectionError or System.Net.Http.HttpRequestError.ProxyTunnelError or System.Net.Http.HttpRequestError.SecureConnectionError })
+        {
+            throw new CliException($"{e.Message.TrimEnd('.')}; cannot reach the Hub at {options.Endpoint} (check the network or HF_ENDPOINT); offline, copy a .gguf into ./models", GgufCli.WorkFailed);
         }
 
         if (json)

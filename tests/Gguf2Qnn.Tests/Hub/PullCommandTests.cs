@@ -105,6 +105,35 @@ public sealed class PullCommandTests : IDisposable
     public void MissingRepo_Exit2() =>
         Assert.Equal(GgufCli.BadInput, Pull("other/repo").Code);
 
+    [Fact]
+    public void UnreachableHub_Exit1WithTheNextStep()
+    {
+        // A local port nothing listens on: the connection is refused, as offline.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        string endpoint = $"http://127.0.0.1:{port}";
+        var env = new Dictionary<string, string> { ["HF_ENDPOINT"] = endpoint, ["HF_HUB_CACHE"] = Path.Combine(root, "cache") };
+        PullCommand.EnvironmentOverride.Value = k => env.GetValueOrDefault(k);
+        try
+        {
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int code = GgufCli.Run(["pull", "owner/model", "--json"], stdout, stderr);
+
+            Assert.Equal(GgufCli.WorkFailed, code);
+            Assert.Equal(string.Empty, stdout.ToString());
+            var line = Assert.Single(stderr.ToString().TrimEnd().Split(Environment.NewLine));
+            Assert.StartsWith("gguf2qnn: ", line, StringComparison.Ordinal);
+            Assert.EndsWith($"cannot reach the Hub at {endpoint} (check the network or HF_ENDPOINT); offline, copy a .gguf into ./models", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            PullCommand.EnvironmentOverride.Value = null;
+        }
+    }
+
     private (int Code, string Stdout, string Stderr) Pull(params string[] args)
     {
         var env = new Dictionary<string, string> { ["HF_ENDPOINT"] = hub.Endpoint, ["HF_HUB_CACHE"] = Path.Combine(root, "cache") };
