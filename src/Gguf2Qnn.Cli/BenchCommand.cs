@@ -68,7 +68,11 @@ internal static class BenchCommand
         }
         ProcessMemory.ResetPeak();
         using var lm = OnnxCausalLm.Open(artifacts, io.RuntimeOptions() with { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
-        io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");
+        if (!json)
+        {
+            io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");
+        }
+
         var ours = new List<BenchTimings>();
         var refTimings = new List<ReferenceTimings>();
         ProcessMemory oursMemory = null!;

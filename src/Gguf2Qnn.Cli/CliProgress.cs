@@ -11,7 +11,8 @@ namespace Gguf2Qnn.Cli;
 /// on stderr, one bar per stage with percentage, elapsed and remaining time (ETA);</item>
 /// <item>stderr redirected (a pipe, a file, a test's <see cref="StringWriter"/>): one plain line per stage, no
 /// carriage returns and no ANSI escape codes;</item>
-/// <item>quiet (<c>--json</c>): nothing.</item>
+/// <item>quiet (<c>--json</c>): nothing, and the commands print no other notes either: with <c>--json</c> stderr
+/// carries errors only.</item>
 /// </list>
 /// Nothing is ever written to stdout. Use <see cref="Run{T}"/> around the work and report through the instance.
 /// </summary>
@@ -136,11 +137,16 @@ internal sealed class CliProgress
     public void Advance(double units) => _task?.Increment(units);
 
     /// <summary>
-    /// Writes a diagnostic line to stderr above the bars (on a terminal) or as a plain line; written even when quiet,
-    /// since stderr is not the machine-readable stream.
+    /// Writes a diagnostic line to stderr above the bars (on a terminal) or as a plain line; nothing when quiet
+    /// (<c>--json</c> runs keep stderr for errors).
     /// </summary>
     public void Log(string line)
     {
+        if (_quiet)
+        {
+            return;
+        }
+
         if (_console is not null)
         {
             _console.WriteLine(line);

@@ -37,7 +37,11 @@ internal static class ConvertCommand
             if (dir is null)
             {
                 dir = io.InWorkingDirectory(ModelDiscovery.Stem(gguf) + "-" + p.GetValue(target));
-                io.Err.WriteLine($"No -o given: writing {dir}");
+                if (!p.GetValue(json))
+                {
+                    io.Err.WriteLine($"No -o given: writing {dir}");
+                }
+
             }
 
             bool quiet = p.GetValue(json);
@@ -90,7 +94,11 @@ internal static class ConvertCommand
             throw new CliException(ex.Message, GgufCli.WorkFailed);
         }
 
-        Qnn.HtpCoverage.Check(result.OutputDirectory).Print(io.Err);
+        if (!json)
+        {
+            Qnn.HtpCoverage.Check(result.OutputDirectory).Print(io.Err);
+        }
+
         Report(io, result.OutputDirectory, "qnn", json);
         return GgufCli.Success;
     }

@@ -115,7 +115,11 @@ internal static class RunCommand
         var dir = Path.Combine(CacheRoot(), "converted", Path.GetFileNameWithoutExtension(path) + "-" + key);
         if (!File.Exists(Path.Combine(dir, "genai_config.json")))
         {
-            io.Err.WriteLine($"Converting {path} into {dir} (once; later runs reuse it).");
+            if (!quiet)
+            {
+                io.Err.WriteLine($"Converting {path} into {dir} (once; later runs reuse it).");
+            }
+
             ConvertCommand.Convert(io, path, dir, WeightFormat.Keep, quiet: quiet);
         }
 

@@ -101,7 +101,11 @@ internal static class VerifyCommand
             throw new ArgumentException($"The text gives {ids.Length} token(s); at least 2 are needed.");
         }
 
-        io.Err.WriteLine($"verify: {ids.Length} tokens, windows of ≤ {window}, weights {weightType}, llama.cpp with F32 KV cache vs {artifacts}{(CausalLm.IsQnnTarget(artifacts) ? " (qnn target: its AR-N part graphs on the CPU EP)" : string.Empty)}");
+        if (!json)
+        {
+            io.Err.WriteLine($"verify: {ids.Length} tokens, windows of ≤ {window}, weights {weightType}, llama.cpp with F32 KV cache vs {artifacts}{(CausalLm.IsQnnTarget(artifacts) ? " (qnn target: its AR-N part graphs on the CPU EP)" : string.Empty)}");
+        }
+
         int windowCount = Verifier.Windows(ids, window, reference.BosToken).Count;
         VerificationProgress? last = null;
         var report = CliProgress.Run(io, "verify", json, bar =>
@@ -113,7 +117,11 @@ internal static class VerifyCommand
                 bar.Report(pr.Completed);
             }));
         });
-        io.Err.WriteLine($"verify: window {last?.Completed}/{last?.Total}, {last?.Positions} positions compared");
+        if (!json)
+        {
+            io.Err.WriteLine($"verify: window {last?.Completed}/{last?.Total}, {last?.Positions} positions compared");
+        }
+
         bool pass = thresholds.IsMetBy(report);
         if (json)
         {

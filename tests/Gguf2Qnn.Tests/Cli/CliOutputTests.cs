@@ -40,6 +40,11 @@ public sealed class CliOutputTests(ConvertedModelsFixture models) : IClassFixtur
         var (code, stdout, stderr) = Run("verify", gguf, "--onnx", onnx, "--prompt", Prompt, "--json");
         Assert.True(code == 0, stderr);
         Assert.True(OneJsonDocument(stdout).GetProperty("positions").GetInt32() > 0);
+        Assert.Equal(string.Empty, stderr); // --json: stderr is for errors only
+
+        // Without --json the stage lines are there.
+        (code, _, stderr) = Run("verify", gguf, "--onnx", onnx, "--prompt", Prompt);
+        Assert.True(code == 0, stderr);
         Assert.Contains("window 1/1", stderr, StringComparison.Ordinal);
     }
 
@@ -47,9 +52,31 @@ public sealed class CliOutputTests(ConvertedModelsFixture models) : IClassFixtur
     public void BenchJsonIsOneDocument()
     {
         var (_, onnx) = models.Get("stories");
-        var (code, stdout, stderr) = Run("bench", onnx, "-p", "8", "-n", "4", "-t", "1", "-r", "1", "--json");
+        var (code, stdout, stderr) = Run("bench", onnx, "-p", "8", "-n", "4", "-t", "1", "-r", "2", "--json");
         Assert.True(code == 0, stderr);
         Assert.True(OneJsonDocument(stdout).GetProperty("tg_tps").GetDouble() > 0);
+        Assert.Equal(string.Empty, stderr);
+
+        // Against llama.cpp (the GGUF taken from conversion.json): still one document and an empty stderr.
+        (code, stdout, stderr) = Run("bench", onnx, "--vs", "llamacpp", "-p", "8", "-n", "4", "-t", "1", "-r", "2", "--json");
+        Assert.True(code == 0, stderr);
+        Assert.True(OneJsonDocument(stdout).GetProperty("ratios").GetProperty("tg").GetDouble() > 0);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void RunAndConvertJsonLeaveStderrEmpty()
+    {
+        var (_, onnx) = models.Get("stories");
+        var (code, stdout, stderr) = Run("run", onnx, "-n", "2", "--greedy", "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(2, OneJsonDocument(stdout).GetProperty("tokens").GetArrayLength());
+        Assert.Equal(string.Empty, stderr);
+
+        // A .gguf MODEL (converted into the cache on its first use, without a note under --json).
+        (code, stdout, stderr) = Run("run", TestPaths.Stories260K, "-n", "2", "--greedy", "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(string.Empty, stderr);
     }
 
     [Fact]

@@ -19,6 +19,22 @@ public sealed class ConvertedModelsFixture : IDisposable
     private readonly Dictionary<string, (string Gguf, string Onnx)> _models = [];
     private readonly Lock _lock = new();
 
+    /// <summary>
+    /// A copy of an artifact folder without conversion.json (as written before it existed): the commands then cannot
+    /// tell which GGUF it came from.
+    /// </summary>
+    public static string CopyWithoutManifest(string onnx)
+    {
+        var copy = Path.Combine(TestPaths.NewTempDir("no-manifest"), Path.GetFileName(onnx));
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.GetFiles(onnx).Where(f => Path.GetFileName(f) != Gguf2Qnn.Conversion.OnnxConverter.ManifestFileName))
+        {
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        }
+
+        return copy;
+    }
+
     /// <summary>The GGUF and converted artifact folder for a named model (stories, tiny-random, qwen2-q4_0-tied, qwen2-q4_0).</summary>
     public (string Gguf, string Onnx) Get(string name)
     {
