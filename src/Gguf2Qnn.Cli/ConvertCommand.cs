@@ -17,7 +17,7 @@ internal static class ConvertCommand
         var json = new Option<bool>("--json") { Description = "Print {\"output\":\"DIR\",\"target\":\"cpu|qnn\",\"files\":[{\"name\":…,\"bytes\":N}]} and no progress." };
         var target = new Option<string>("--target") { Description = "cpu (dynamic shapes, ONNX Runtime contrib ops) or qnn (static AR-N/AR-1 parts for the QNN EP's HTP).", DefaultValueFactory = _ => "cpu" };
         target.AcceptOnlyFromAmong("cpu", "qnn");
-        var weights = new Option<string>("--weights") { Description = "keep: re-pack quantized weights where exact (Q4_0, Q8_0 → MatMulNBits); f16/f32: dequantize everything.", DefaultValueFactory = _ => "keep" };
+        var weights = new Option<string>("--weights") { Description = "keep: quantized weights as MatMulNBits (Q4_0, Q8_0, Q3_K exactly; Q4_1, Q2_K, Q4_K with the ggml min as a per-block offset term; Q5_0, Q5_1, Q5_K, Q6_K as 8-bit MatMulNBits at accuracy level 4, the default, else float32; other types float32; the qnn target keeps only Q4_0); f16/f32: dequantize everything.", DefaultValueFactory = _ => "keep" };
         weights.AcceptOnlyFromAmong("keep", "f16", "f32");
         var context = new Option<int?>("--context") { Description = "Positions the graphs hold (default: the GGUF's context_length; qnn: fixed context)." };
         var prefill = new Option<int>("--prefill") { Description = "qnn: prompt-processor window (AR-N).", DefaultValueFactory = _ => 128 };

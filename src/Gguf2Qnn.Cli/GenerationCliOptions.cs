@@ -12,7 +12,7 @@ internal sealed class GenerationCliOptions
     private readonly Option<int> _topK = new("--top-k") { Description = "Keep the K most likely tokens (0: all).", DefaultValueFactory = _ => 40 };
     private readonly Option<float> _topP = new("--top-p") { Description = "Keep the smallest set whose probability reaches P.", DefaultValueFactory = _ => 0.95f };
     private readonly Option<int> _seed = new("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 42 };
-    private readonly Option<string> _ep = new("--ep") { Description = "Execution provider: cpu.", DefaultValueFactory = _ => "cpu" };
+    private readonly Option<string> _ep = new("--ep") { Description = "Execution provider. cpu: ONNX Runtime's CPU EP, the only one in this build (qnn-target folders run their AR-N/AR-1 graphs on it too). qnn, cuda, dml: accepted names, but not in this build: exit 1.", DefaultValueFactory = _ => "cpu" };
 
     public GenerationCliOptions(int defaultMaxNewTokens)
     {
@@ -36,7 +36,7 @@ internal sealed class GenerationCliOptions
     {
         if (p.GetValue(_ep) != "cpu")
         {
-            throw new CliException($"--ep {p.GetValue(_ep)}: this build runs on ONNX Runtime's CPU execution provider only (Microsoft.ML.OnnxRuntime for linux/win/osx x64 and arm64 ships no {p.GetValue(_ep)} provider); use --ep cpu.", GgufCli.WorkFailed);
+            throw new CliException($"--ep {p.GetValue(_ep)}: not in this build; it runs on ONNX Runtime's CPU execution provider only (Microsoft.ML.OnnxRuntime for linux/win/osx x64 and arm64 ships no {p.GetValue(_ep)} provider); use --ep cpu.", GgufCli.WorkFailed);
         }
 
         var t = p.GetValue(_temperature);

@@ -1,0 +1,48 @@
+using Gguf2Qnn.Cli;
+using Xunit;
+
+namespace Gguf2Qnn.Tests.Cli;
+
+/// <summary>Help texts that say what the code does: convert --weights keep lists README's repacked types; run --ep says
+/// which providers work in this build, and a missing one exits 1 with "not in this build" (DESIGN.md §3's contract keeps
+/// the names).</summary>
+[Trait("Category", "Cli")]
+public sealed class HelpTextTests
+{
+    [Fact]
+    public void ConvertHelpListsEveryRepackedType()
+    {
+        var (code, help, _) = Run("convert", "--help");
+        Assert.Equal(0, code);
+        var weights = help.Split('\n').Single(l => l.TrimStart().StartsWith("--weights", StringComparison.Ordinal));
+        foreach (var type in new[] { "Q4_0", "Q8_0", "Q3_K", "Q4_1", "Q2_K", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K" })
+        {
+            Assert.Contains(type, weights, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("--force", help, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("cuda")]
+    [InlineData("dml")]
+    [InlineData("qnn")]
+    public void RunHelpSaysWhichProvidersThisBuildHas(string ep)
+    {
+        var (_, help, _) = Run("run", "--help");
+        var line = help.Split('\n').Single(l => l.TrimStart().StartsWith("--ep", StringComparison.Ordinal));
+        Assert.Contains("not in this build: exit 1", line, StringComparison.Ordinal);
+
+        var (code, _, err) = Run("run", TestPaths.Stories260K, "--ep", ep, "-n", "1");
+        Assert.Equal(GgufCli.WorkFailed, code);
+        Assert.StartsWith($"gguf2qnn: --ep {ep}: not in this build", err, StringComparison.Ordinal);
+    }
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var code = GgufCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+}
