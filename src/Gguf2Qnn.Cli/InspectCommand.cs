@@ -11,7 +11,8 @@ namespace Gguf2Qnn.Cli;
 /// <summary>
 /// <c>gguf2qnn inspect MODEL.gguf [--json] [--tensor NAME]</c>: metadata, tensors, per-type totals, hyper-parameters,
 /// tokenizer summary and anomalies; or one tensor's dequantized values. Split models (<c>*-00001-of-0000N.gguf</c>) are
-/// read as one.
+/// read as one. Redirected output is not wrapped (one table row a line); special token ids outside the vocabulary show
+/// as absent (<c>-</c>, JSON null).
 /// </summary>
 /// <remarks>
 /// <c>--json</c> (stable): <c>{"path", "version", "alignment", "data_offset", "split_count", "metadata": {key: value},
@@ -22,6 +23,9 @@ namespace Gguf2Qnn.Cli;
 /// </remarks>
 internal static class InspectCommand
 {
+    // Console width assumed for redirected output: wider than any row (values are cut at 100 characters).
+    private const int UnwrappedWidth = 4096;
+
     public static Command Create(CliIO io)
     {
         var model = new Argument<string>("MODEL") { Description = "A .gguf file (any part of a split model)." };
@@ -49,6 +53,13 @@ internal static class InspectCommand
 
         var first = file.Parts[0];
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(io.Out), Ansi = AnsiSupport.Detect, ColorSystem = ColorSystemSupport.Detect });
+        if (!ReferenceEquals(io.Out, Console.Out) || Console.IsOutputRedirected)
+        {
+            // Redirected (a file, a pipe, grep): no terminal width to fit, so nothing is wrapped (Spectre would
+            // otherwise assume 80 columns and break key names and values across lines).
+            console.Profile.Width = UnwrappedWidth;
+        }
+
         console.WriteLine($"{file.Path}: GGUF v{first.Version}{(file.IsSplit ? $", {file.Parts.Count} split parts" : string.Empty)}, {file.Metadata.Count} metadata keys, {file.Tensors.Count} tensors, {report.Parameters:N0} parameters, {report.TensorBytes:N0} bytes of tensor data ({report.BytesPerParameter:0.####} bytes/parameter)");
         var mt = new Table().AddColumn("key").AddColumn("type").AddColumn("value");
         foreach (var (k, v) in file.Metadata)
@@ -79,7 +90,7 @@ internal static class InspectCommand
         console.Write(ty);
         if (report.Config is { } c)
         {
-            console.WriteLine($"Hyper-parameters: {c.Architecture}, {c.BlockCount} layers, hidden {c.EmbeddingLength}, ffn {c.FeedForwardLength}, heads {c.HeadCount} (kv {c.HeadCountKv}, head dim {c.HeadDim}), context {c.ContextLength}, vocab {c.VocabSize}, rms eps {c.RmsEpsilon:G6}, rope base {c.RopeFreqBase:G6} ({c.RopeStyle}, {c.RopeDimensionCount} dims), qkv bias {c.HasQkvBias}, tied embeddings {c.TiedEmbeddings}");
+            console.WriteLine($"Hyper-parameters: {c.Architecture}, {c.BlockCount} {(c.BlockCount == 1 ? "layer" : "layers")}, hidden {c.EmbeddingLength}, ffn {c.FeedForwardLength}, heads {c.HeadCount} (kv {c.HeadCountKv}, head dim {c.HeadDim}), context {c.ContextLength}, vocab {c.VocabSize}, rms eps {c.RmsEpsilon:G6}, rope base {c.RopeFreqBase:G6} ({c.RopeStyle}, {c.RopeDimensionCount} dims), qkv bias {c.HasQkvBias}, tied embeddings {c.TiedEmbeddings}");
         }
 
         if (report.Tokenizer is { } tok)

@@ -11,7 +11,9 @@ namespace Gguf2Qnn.Inspection;
 /// <param name="Bytes">Their data bytes.</param>
 public sealed record TypeTotals(GgmlType Type, int Tensors, long Parameters, long Bytes);
 
-/// <summary>The tokenizer as the GGUF declares it (<c>tokenizer.ggml.*</c>, <c>tokenizer.chat_template</c>).</summary>
+/// <summary>The tokenizer as the GGUF declares it (<c>tokenizer.ggml.*</c>, <c>tokenizer.chat_template</c>). A special
+/// token id outside [0, <paramref name="VocabSize"/>) (stories260K's padding id 0xFFFFFFFF, a "none" marker) is null,
+/// as for an absent key.</summary>
 public sealed record TokenizerSummary(
     string? Model, string? Pre, int VocabSize, long? BosTokenId, long? EosTokenId, long? EotTokenId, long? UnknownTokenId,
     long? PaddingTokenId, int MergeCount, bool HasChatTemplate);
@@ -118,11 +120,12 @@ public sealed record ModelInspection
             return null;
         }
 
-        long? Id(string key) => gguf.TryGetInt64(key, out var v) ? v : null;
+        int vocabSize = gguf.TryGetValue(GgufKeys.Tokens, out var tokens) ? tokens.Count : 0;
+        long? Id(string key) => gguf.TryGetInt64(key, out var v) && v >= 0 && v < vocabSize ? v : null;
         return new TokenizerSummary(
             model,
             gguf.TryGetString(GgufKeys.TokenizerPre, out var pre) ? pre : null,
-            gguf.TryGetValue(GgufKeys.Tokens, out var tokens) ? tokens.Count : 0,
+            vocabSize,
             Id(GgufKeys.BosTokenId), Id(GgufKeys.EosTokenId), Id(GgufKeys.EotTokenId), Id(GgufKeys.UnknownTokenId), Id(GgufKeys.PaddingTokenId),
             gguf.TryGetValue(GgufKeys.Merges, out var merges) ? merges.Count : 0,
             gguf.TryGetValue(GgufKeys.ChatTemplate, out _));

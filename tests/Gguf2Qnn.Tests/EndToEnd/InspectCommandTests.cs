@@ -35,6 +35,36 @@ public sealed class InspectCommandTests
     }
 
     [Fact]
+    public void RedirectedTextKeepsEveryMetadataRowOnOneLine()
+    {
+        // The tests' StringWriter is redirected output: no 80-column wrapping (which split layer_norm_rms_e/psilon).
+        var (code, stdout, err) = Run("inspect", TestPaths.Stories260K);
+        Assert.True(code == 0, err);
+        var lines = stdout.Split('\n');
+        using var file = GgufFile.Open(TestPaths.Stories260K);
+        foreach (var key in file.Metadata.Keys)
+        {
+            Assert.Contains(lines, l => l.StartsWith("│ " + key + " ", StringComparison.Ordinal));
+        }
+
+        // stories260K's padding_token_id is 0xFFFFFFFF, outside its 512 tokens: shown as absent, like eot.
+        var tokenizer = Assert.Single(lines, l => l.StartsWith("Tokenizer:", StringComparison.Ordinal));
+        Assert.Contains(", pad -,", tokenizer, StringComparison.Ordinal);
+        Assert.Contains("5 layers,", stdout, StringComparison.Ordinal);
+
+        var one = Path.Combine(TestPaths.NewTempDir("inspect-one-layer"), "one.gguf");
+        Demo.SyntheticModel.Write(one, new Demo.SyntheticModelSpec { BlockCount = 1, HiddenSize = 64, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 128, WeightType = GgmlType.F32, Seed = 3 });
+        (code, stdout, err) = Run("inspect", one);
+        Assert.True(code == 0, err);
+        Assert.Contains("qwen2, 1 layer,", stdout, StringComparison.Ordinal);
+
+        (code, stdout, _) = Run("inspect", TestPaths.Stories260K, "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("tokenizer").GetProperty("padding_token_id").ValueKind);
+    }
+
+    [Fact]
     public void AnomaliesNameUnreadKeysUnusedTensorsAndMissingRequiredKeys()
     {
         var w = new GgufWriter();
