@@ -34,6 +34,11 @@ internal static class BenchCommand
         {
             var settings = new BenchSettings(p.GetValue(prompt), p.GetValue(gen), p.GetValue(threads), p.GetValue(reps));
             settings.Validate();
+            if (settings.Threads > Environment.ProcessorCount && !p.GetValue(json))
+            {
+                io.Err.WriteLine($"bench: warning: -t {settings.Threads} is more threads than the {Environment.ProcessorCount} logical processors; the figures will suffer from oversubscription.");
+            }
+
             return Bench(io, p.GetValue(model)!, p.GetValue(gguf), p.GetValue(vs) == "llamacpp", settings, p.GetValue(json), p.GetValue(profile));
         });
         return cmd;
@@ -168,25 +173,40 @@ internal static class BenchCommand
         return o;
     }
 
-    private static string ToTable(BenchSettings s, BenchResult ours, BenchResult? reference)
-    {
-        var c = CultureInfo.InvariantCulture;
-        var sb = new StringBuilder();
-        sb.AppendLine(string.Format(c, "prefill {0}, decode {1}, {2} thread(s), {3} repetition(s): median [min – max]", s.PromptTokens, s.GenTokens, s.Threads, s.Repetitions));
-        sb.AppendLine(string.Format(c, "{0,-18} {1,-30} {2,-30} {3}", "", "gguf2qnn (ONNX Runtime)", reference is null ? "" : "llama.cpp", reference is null ? "" : "ratio"));
-        Row(sb, "prefill tok/s", ours.Prefill, reference?.Prefill, ours.Prefill.Median / reference?.Prefill.Median);
-        Row(sb, "decode tok/s", ours.Decode, reference?.Decode, ours.Decode.Median / reference?.Decode.Median);
-        Row(sb, "first token ms", ours.FirstToken, reference?.FirstToken, reference?.FirstToken.Median / ours.FirstToken.Median);
-        sb.Append(string.Format(c, "{0,-18} {1,-30:F0} {2,-30}", "peak RSS MiB", ours.PeakRssMb, reference is null ? "" : string.Format(c, "+{0:F0} (added to the process)", reference.PeakRssMb)));
-        return sb.ToString();
-    }
-
-    private static void Row(StringBuilder sb, string name, Spread ours, Spread? reference, double? ratio)
+    /// <summary>The table: one row per figure, columns padded to their widest cell (wide numbers keep the alignment).</summary>
+    internal static string ToTable(BenchSettings s, BenchResult ours, BenchResult? reference)
     {
         var c = CultureInfo.InvariantCulture;
         static string Cell(Spread v) => string.Format(CultureInfo.InvariantCulture, "{0:F2} [{1:F2} – {2:F2}]", v.Median, v.Min, v.Max);
-        sb.AppendLine(string.Format(c, "{0,-18} {1,-30} {2,-30} {3}", name, Cell(ours), reference is { } r ? Cell(r) : "", ratio is { } x ? x.ToString("F2", c) + "×" : ""));
+        static string Ratio(double x) => x.ToString("F2", CultureInfo.InvariantCulture) + "×";
+        var rows = new List<string[]>
+        {
+            new[] { string.Empty, "gguf2qnn (ONNX Runtime)" }.Concat(reference is null ? [] : new[] { "llama.cpp", RatioHeader }).ToArray(),
+        };
+        void Add(string name, Spread o, Spread? r, Func<double, double, double> ratio) =>
+            rows.Add(r is { } rr ? [name, Cell(o), Cell(rr), Ratio(ratio(o.Median, rr.Median))] : [name, Cell(o)]);
+        Add("prefill tok/s", ours.Prefill, reference?.Prefill, (o, r) => o / r);
+        Add("decode tok/s", ours.Decode, reference?.Decode, (o, r) => o / r);
+        Add("first token ms", ours.FirstToken, reference?.FirstToken, (o, r) => r / o);
+        rows.Add(reference is null
+            ? ["peak RSS MiB", ours.PeakRssMb.ToString("F0", c)]
+            : ["peak RSS MiB", ours.PeakRssMb.ToString("F0", c), string.Format(c, "+{0:F0} (added to the process)", reference.PeakRssMb), string.Empty]);
+
+        int columns = rows.Max(r => r.Length);
+        var widths = Enumerable.Range(0, columns).Select(i => rows.Max(r => i < r.Length ? r[i].Length : 0)).ToArray();
+        var sb = new StringBuilder();
+        sb.AppendLine(string.Format(c, "prefill {0}, decode {1}, {2} thread(s), {3} repetition(s): median [min – max]", s.PromptTokens, s.GenTokens, s.Threads, s.Repetitions));
+        foreach (var row in rows)
+        {
+            var cells = row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]));
+            sb.AppendLine(string.Join("  ", cells).TrimEnd());
+        }
+
+        return sb.ToString().TrimEnd('\n', '\r');
     }
+
+    /// <summary>The ratio column's header: which way the ratios go.</summary>
+    internal const string RatioHeader = "ratio: ours ÷ llama.cpp (first token: llama.cpp ÷ ours); > 1 = gguf2qnn faster";
 }
 
 /// <summary>Token counts, threads and repetitions of one bench run.</summary>

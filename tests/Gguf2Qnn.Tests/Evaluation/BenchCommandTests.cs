@@ -55,6 +55,35 @@ public sealed class BenchCommandTests(ConvertedModelsFixture models) : IClassFix
     }
 
     [Fact]
+    public void TableSaysTheRatioDirectionAndKeepsColumnsAlignedForWideNumbers()
+    {
+        var ours = new BenchResult(new Spread(123456.78, 100000.5, 234567.25), new Spread(9.5, 9, 10), new Spread(50, 40, 60), 321, 100);
+        var reference = new BenchResult(new Spread(61728.39, 60000, 70000), new Spread(19, 18, 20), new Spread(100, 90, 110), 12, 5);
+
+        var lines = BenchCommand.ToTable(new BenchSettings(128, 64, 4, 3), ours, reference).Split(Environment.NewLine);
+
+        Assert.Contains("ratio: ours ÷ llama.cpp (first token: llama.cpp ÷ ours); > 1 = gguf2qnn faster", lines[1], StringComparison.Ordinal);
+        var rows = lines.Skip(1).ToArray();
+        int oursColumn = rows[0].IndexOf("gguf2qnn", StringComparison.Ordinal);
+        int refColumn = rows[0].IndexOf("llama.cpp", StringComparison.Ordinal);
+        Assert.Contains(rows, r => r.StartsWith("prefill tok/s", StringComparison.Ordinal) && r.IndexOf("123456.78 [100000.50 – 234567.25]", StringComparison.Ordinal) == oursColumn && r.IndexOf("61728.39", StringComparison.Ordinal) == refColumn && r.EndsWith("2.00×", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.StartsWith("decode tok/s", StringComparison.Ordinal) && r.IndexOf("9.50", StringComparison.Ordinal) == oursColumn && r.IndexOf("19.00", StringComparison.Ordinal) == refColumn && r.EndsWith("0.50×", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.StartsWith("first token ms", StringComparison.Ordinal) && r.IndexOf("100.00", StringComparison.Ordinal) == refColumn && r.EndsWith("2.00×", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.StartsWith("peak RSS MiB", StringComparison.Ordinal) && r.IndexOf("321", StringComparison.Ordinal) == oursColumn && r.IndexOf("+12", StringComparison.Ordinal) == refColumn);
+    }
+
+    [Fact]
+    public void MoreThreadsThanProcessorsWarnsOnce()
+    {
+        var (_, onnx) = models.Get("stories");
+        var stderr = new StringWriter();
+        int threads = Environment.ProcessorCount + 1;
+        var code = GgufCli.Run(["bench", onnx, "-p", "4", "-n", "2", "-t", threads.ToString(System.Globalization.CultureInfo.InvariantCulture), "-r", "1"], new StringWriter(), stderr);
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Single(stderr.ToString().Split(Environment.NewLine), l => l.Contains("warning", StringComparison.Ordinal) && l.Contains($"-t {threads}", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void SpreadTakesTheMedianAndRange()
     {
         Assert.Equal(new Spread(2, 1, 9), Spread.Of([9, 1, 2]));
