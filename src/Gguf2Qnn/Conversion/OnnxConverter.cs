@@ -63,7 +63,7 @@ public static class OnnxConverter
 
         // The source hash for conversion.json reads the whole file once more, and the tokenizer files only need the
         // metadata: both run on other threads while this one re-packs the weights.
-        var sourceHash = Task.Run(() => System.Convert.ToHexStringLower(gguf.ComputeSha256()));
+        var sourceHash = Task.Run(() => HashFile(gguf.Path));
         var artifacts = Task.Run(() =>
         {
             GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context));

@@ -253,23 +253,6 @@ public sealed unsafe class GgufFile : IGgufSource
         return new ReadOnlySpan<byte>(_base + DataOffset + tensor.Offset + (firstRow * rowBytes), (int)(rowBytes * rowCount));
     }
 
-    /// <summary>
-    /// SHA-256 of the whole file (every byte from offset 0 to <see cref="Length"/>), read through the map, so that pages
-    /// the conversion touches anyway are not read a second time through read(2).
-    /// </summary>
-    internal byte[] ComputeSha256()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        const int Piece = 4 << 20;
-        for (long offset = 0; offset < _length; offset += Piece)
-        {
-            hash.AppendData(new ReadOnlySpan<byte>(_base + offset, (int)Math.Min(Piece, _length - offset)));
-        }
-
-        return hash.GetHashAndReset();
-    }
-
     /// <summary>A tensor's weights as float32, row-major with ne[0] contiguous.</summary>
     /// <exception cref="NotSupportedException">The tensor has more weights than one .NET array holds (read it by rows with <see cref="GetTensorRows"/>).</exception>
     public float[] DequantizeTensor(GgufTensorInfo tensor)
