@@ -52,71 +52,79 @@ internal static class BenchCommand
             throw new FileNotFoundException($"No such file: {gguf}", gguf);
         }
 
-        var artifacts = RunCommand.ResolveArtifacts(io, modelPath);
+        var artifacts = RunCommand.ResolveArtifacts(io, modelPath, json);
         ProcessMemory.ResetPeak();
-        using var lm = OnnxCausalLm.Open(artifacts, new RuntimeOptions { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
+        using var lm = OnnxCausalLm.Open(artifacts, io.RuntimeOptions() with { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
         io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");
-        var ours = new List<BenchTimings> { OnnxBench.Run(lm, s.PromptTokens, s.GenTokens, seed: 42, warmUp: true) };
-        io.Err.WriteLine($"bench: ours 1/{s.Repetitions}: {Line(ours[^1].PrefillTokensPerSecond, ours[^1].DecodeTokensPerSecond, ours[^1].TimeToFirstTokenMilliseconds)}");
-        var oursMemory = ProcessMemory.Read();
-
-        LlamaCppModel? reference = null;
+        var ours = new List<BenchTimings>();
         var refTimings = new List<ReferenceTimings>();
+        ProcessMemory oursMemory = null!;
         ProcessMemory? refBefore = null;
-        try
+        ProcessMemory? refAfter = null;
+        CliProgress.Run(io, "bench", json, bar =>
         {
-            if (vsLlamaCpp)
-            {
-                refBefore = ProcessMemory.Read();
-                ProcessMemory.ResetPeak();
-                reference = LlamaCppModel.Load(gguf!, new LlamaCppOptions
-                {
-                    Threads = s.Threads,
-                    ContextSize = Math.Max(s.PromptTokens + s.GenTokens, 256),
-                    BatchSize = s.PromptTokens,
-                    F32KvCache = false,   // llama.cpp's defaults: F16 KV cache and the flash-attention kernel on the CPU
-                    FlashAttention = true,
-                });
-                refTimings.Add(reference.Bench(s.PromptTokens, s.GenTokens));
-                io.Err.WriteLine($"bench: llama.cpp 1/{s.Repetitions}: {Line(refTimings[^1].PrefillTokensPerSecond, refTimings[^1].DecodeTokensPerSecond, refTimings[^1].TimeToFirstTokenMilliseconds)}");
-            }
+            bar.Stage($"{s.Repetitions} repetition(s){(vsLlamaCpp ? " × 2 runtimes" : string.Empty)}", s.Repetitions * (vsLlamaCpp ? 2 : 1));
+            ours.Add(OnnxBench.Run(lm, s.PromptTokens, s.GenTokens, seed: 42, warmUp: true));
+            bar.Log($"bench: ours 1/{s.Repetitions}: {Line(ours[^1].PrefillTokensPerSecond, ours[^1].DecodeTokensPerSecond, ours[^1].TimeToFirstTokenMilliseconds)}");
+            bar.Advance(1);
+            oursMemory = ProcessMemory.Read();
 
-            for (int r = 1; r < s.Repetitions; r++)
+            LlamaCppModel? reference = null;
+            try
             {
-                ours.Add(OnnxBench.Run(lm, s.PromptTokens, s.GenTokens, seed: 42 + r, warmUp: false));
-                io.Err.WriteLine($"bench: ours {r + 1}/{s.Repetitions}: {Line(ours[^1].PrefillTokensPerSecond, ours[^1].DecodeTokensPerSecond, ours[^1].TimeToFirstTokenMilliseconds)}");
-                if (reference is not null)
+                if (vsLlamaCpp)
                 {
+                    refBefore = ProcessMemory.Read();
+                    ProcessMemory.ResetPeak();
+                    reference = LlamaCppModel.Load(gguf!, new LlamaCppOptions
+                    {
+                        Threads = s.Threads,
+                        ContextSize = Math.Max(s.PromptTokens + s.GenTokens, 256),
+                        BatchSize = s.PromptTokens,
+                        F32KvCache = false,   // llama.cpp's defaults: F16 KV cache and the flash-attention kernel on the CPU
+                        FlashAttention = true,
+                    });
                     refTimings.Add(reference.Bench(s.PromptTokens, s.GenTokens));
-                    io.Err.WriteLine($"bench: llama.cpp {r + 1}/{s.Repetitions}: {Line(refTimings[^1].PrefillTokensPerSecond, refTimings[^1].DecodeTokensPerSecond, refTimings[^1].TimeToFirstTokenMilliseconds)}");
+                    bar.Log($"bench: llama.cpp 1/{s.Repetitions}: {Line(refTimings[^1].PrefillTokensPerSecond, refTimings[^1].DecodeTokensPerSecond, refTimings[^1].TimeToFirstTokenMilliseconds)}");
+                    bar.Advance(1);
                 }
-            }
 
-            var oursResult = new BenchResult(
-                Spread.Of(ours.Select(t => t.PrefillTokensPerSecond)),
-                Spread.Of(ours.Select(t => t.DecodeTokensPerSecond)),
-                Spread.Of(ours.Select(t => t.TimeToFirstTokenMilliseconds)),
-                oursMemory.PeakRssMb,
-                oursMemory.AnonMb);
-            BenchResult? refResult = null;
-            if (reference is not null)
+                for (int r = 1; r < s.Repetitions; r++)
+                {
+                    ours.Add(OnnxBench.Run(lm, s.PromptTokens, s.GenTokens, seed: 42 + r, warmUp: false));
+                    bar.Log($"bench: ours {r + 1}/{s.Repetitions}: {Line(ours[^1].PrefillTokensPerSecond, ours[^1].DecodeTokensPerSecond, ours[^1].TimeToFirstTokenMilliseconds)}");
+                    bar.Advance(1);
+                    if (reference is not null)
+                    {
+                        refTimings.Add(reference.Bench(s.PromptTokens, s.GenTokens));
+                        bar.Log($"bench: llama.cpp {r + 1}/{s.Repetitions}: {Line(refTimings[^1].PrefillTokensPerSecond, refTimings[^1].DecodeTokensPerSecond, refTimings[^1].TimeToFirstTokenMilliseconds)}");
+                        bar.Advance(1);
+                    }
+                }
+
+                refAfter = reference is null ? null : ProcessMemory.Read();
+            }
+            finally
             {
-                var after = ProcessMemory.Read();
-                refResult = new BenchResult(
-                    Spread.Of(refTimings.Select(t => t.PrefillTokensPerSecond)),
-                    Spread.Of(refTimings.Select(t => t.DecodeTokensPerSecond)),
-                    Spread.Of(refTimings.Select(t => t.TimeToFirstTokenMilliseconds)),
-                    after.PeakRssMb - refBefore!.RssMb,
-                    after.AnonMb - refBefore.AnonMb);
+                reference?.Dispose();
             }
+        });
 
-            io.Out.WriteLine(json ? ToJson(s, oursResult, refResult).ToJsonString() : ToTable(s, oursResult, refResult));
-            return GgufCli.Success;
-        }
-        finally
-        {
-            reference?.Dispose();
-        }
+        var oursResult = new BenchResult(
+            Spread.Of(ours.Select(t => t.PrefillTokensPerSecond)),
+            Spread.Of(ours.Select(t => t.DecodeTokensPerSecond)),
+            Spread.Of(ours.Select(t => t.TimeToFirstTokenMilliseconds)),
+            oursMemory.PeakRssMb,
+            oursMemory.AnonMb);
+        BenchResult? refResult = refAfter is null ? null : new BenchResult(
+            Spread.Of(refTimings.Select(t => t.PrefillTokensPerSecond)),
+            Spread.Of(refTimings.Select(t => t.DecodeTokensPerSecond)),
+            Spread.Of(refTimings.Select(t => t.TimeToFirstTokenMilliseconds)),
+            refAfter.PeakRssMb - refBefore!.RssMb,
+            refAfter.AnonMb - refBefore.AnonMb);
+
+        io.Out.WriteLine(json ? ToJson(s, oursResult, refResult).ToJsonString() : ToTable(s, oursResult, refResult));
+        return GgufCli.Success;
     }
 
     private static string Line(double pp, double tg, double ttft) =>

@@ -54,7 +54,7 @@ internal static class ChatCommand
         using var tokFile = GgufFile.Open(Path.Combine(artifactDir, TokenizerArtifact.FileName));
         var template = ChatTemplate.FromGguf(tokFile) ?? throw NoTemplate(artifactDir);
         var tokenizer = GgufTokenizer.Create(tokFile);
-        using var lm = OnnxCausalLm.Open(artifactDir);
+        using var lm = OnnxCausalLm.Open(artifactDir, io.RuntimeOptions());
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var messages = new List<ChatMessage>();
         if (system is not null)

@@ -3,14 +3,17 @@ using Gguf2Qnn.Conversion;
 
 namespace Gguf2Qnn.Cli;
 
-/// <summary><c>gguf2qnn convert MODEL.gguf -o DIR [--target cpu|qnn] [--weights keep|f16|f32] [--context N] [--prefill N]
-/// [--parts auto|N] [--soc NAME] [--activations fp32|fp16|uint16] [--calibration FILE] [--allow-cpu-fallback] [--accuracy-level 0..4]</c>.</summary>
+/// <summary><c>gguf2qnn convert [MODEL.gguf] [-o DIR] [--json] [--target cpu|qnn] [--weights keep|f16|f32] [--context N] [--prefill N]
+/// [--parts auto|N] [--soc NAME] [--activations fp32|fp16|uint16] [--calibration FILE] [--allow-cpu-fallback] [--accuracy-level 0..4]</c>.
+/// With no MODEL: the single .gguf in ./models (<see cref="ModelDiscovery"/>), else the demo model; with no -o:
+/// <c>./STEM-TARGET</c> (e.g. <c>./stories260K-cpu</c>).</summary>
 internal static class ConvertCommand
 {
     public static Command Create(CliIO io)
     {
-        var model = new Argument<string>("MODEL") { Description = "The .gguf file to convert." };
-        var output = new Option<string>("--output", "-o") { Description = "Artifact folder to write.", Required = true };
+        var model = new Argument<string?>("MODEL") { Description = "The .gguf file to convert. Omitted: the single .gguf in ./models, else the built-in demo model.", Arity = ArgumentArity.ZeroOrOne };
+        var output = new Option<string?>("--output", "-o") { Description = "Artifact folder to write (default: ./MODELNAME-TARGET)." };
+        var json = new Option<bool>("--json") { Description = "Print {\"output\":\"DIR\",\"target\":\"cpu|qnn\",\"files\":[{\"name\":…,\"bytes\":N}]} and no progress." };
         var target = new Option<string>("--target") { Description = "cpu (dynamic shapes, ONNX Runtime contrib ops) or qnn (static AR-N/AR-1 parts for the QNN EP's HTP).", DefaultValueFactory = _ => "cpu" };
         target.AcceptOnlyFromAmong("cpu", "qnn");
         var weights = new Option<string>("--weights") { Description = "keep: re-pack quantized weights where exact (Q4_0, Q8_0 → MatMulNBits); f16/f32: dequantize everything.", DefaultValueFactory = _ => "keep" };
@@ -24,23 +27,32 @@ internal static class ConvertCommand
         var calibration = new Option<string?>("--calibration") { Description = "qnn, --activations uint16: text file to calibrate activation ranges on (default: the text shipped with gguf2qnn)." };
         var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "qnn: accept graphs whose HTP op coverage is under 100%." };
         var accuracy = new Option<int?>("--accuracy-level") { Description = "cpu: MatMulNBits accuracy_level (0 float activations, 4 int8 activations); default: the converter's." };
-        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, target, weights, context, prefill, parts, soc, activations, calibration, fallback, accuracy };
+        var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder.") { model, output, json, target, weights, context, prefill, parts, soc, activations, calibration, fallback, accuracy };
         cmd.SetAction(p =>
         {
-            if (p.GetValue(target) == "qnn")
+            var gguf = p.GetValue(model) ?? ModelDiscovery.Resolve(io, io.ModelsFolder) ?? DemoGguf.Write(io);
+            var dir = p.GetValue(output);
+            if (dir is null)
             {
-                return ConvertQnn(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!), p.GetValue(context), p.GetValue(prefill), p.GetValue(parts)!, p.GetValue(soc), p.GetValue(fallback),
-                    p.GetValue(activations) switch { "fp16" => QnnActivations.Float16, "uint16" => QnnActivations.Uint16, _ => QnnActivations.Float32 }, p.GetValue(calibration));
+                dir = io.InWorkingDirectory(ModelDiscovery.Stem(gguf) + "-" + p.GetValue(target));
+                io.Err.WriteLine($"No -o given: writing {dir}");
             }
 
-            var result = Convert(io, p.GetValue(model)!, p.GetValue(output)!, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy));
-            PrintArtifacts(io, result.OutputDirectory);
+            bool quiet = p.GetValue(json);
+            if (p.GetValue(target) == "qnn")
+            {
+                return ConvertQnn(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(context), p.GetValue(prefill), p.GetValue(parts)!, p.GetValue(soc), p.GetValue(fallback),
+                    p.GetValue(activations) switch { "fp16" => QnnActivations.Float16, "uint16" => QnnActivations.Uint16, _ => QnnActivations.Float32 }, p.GetValue(calibration), quiet);
+            }
+
+            var result = Convert(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy), quiet);
+            Report(io, result.OutputDirectory, "cpu", quiet);
             return GgufCli.Success;
         });
         return cmd;
     }
 
-    private static int ConvertQnn(CliIO io, string gguf, string outputDir, WeightFormat weights, int? context, int prefill, string parts, string? soc, bool allowFallback, QnnActivations activations, string? calibration)
+    private static int ConvertQnn(CliIO io, string gguf, string outputDir, WeightFormat weights, int? context, int prefill, string parts, string? soc, bool allowFallback, QnnActivations activations, string? calibration, bool json)
     {
         int? partCount = parts == "auto" ? null
             : int.TryParse(parts, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n
@@ -53,7 +65,7 @@ internal static class ConvertCommand
         ConversionResult result;
         try
         {
-            result = OnnxConverter.Convert(new ConvertOptions
+            var options = new ConvertOptions
             {
                 GgufPath = gguf,
                 OutputDirectory = outputDir,
@@ -66,7 +78,8 @@ internal static class ConvertCommand
                 AllowCpuFallback = allowFallback,
                 Activations = activations,
                 CalibrationPath = calibration,
-            });
+            };
+            result = CliProgress.Run(io, "convert", json, p => OnnxConverter.Convert(options, p.ForConversion()));
         }
         catch (Qnn.HtpCoverageException ex)
         {
@@ -75,7 +88,7 @@ internal static class ConvertCommand
         }
 
         Qnn.HtpCoverage.Check(result.OutputDirectory).Print(io.Err);
-        PrintArtifacts(io, result.OutputDirectory);
+        Report(io, result.OutputDirectory, "qnn", json);
         return GgufCli.Success;
     }
 
@@ -86,8 +99,9 @@ internal static class ConvertCommand
         _ => WeightFormat.Keep,
     };
 
-    /// <summary>Converts <paramref name="gguf"/> into <paramref name="outputDir"/>, adding the tokenizer files.</summary>
-    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null)
+    /// <summary>Converts <paramref name="gguf"/> into <paramref name="outputDir"/>, adding the tokenizer files, with
+    /// <see cref="CliProgress"/> on stderr (none when <paramref name="quiet"/>).</summary>
+    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null, bool quiet = false)
     {
         var options = new ConvertOptions
         {
@@ -100,7 +114,25 @@ internal static class ConvertCommand
             options = options with { AccuracyLevel = level };
         }
 
-        return OnnxConverter.Convert(options);
+        return CliProgress.Run(io, "convert", quiet, p => OnnxConverter.Convert(options, p.ForConversion()));
+    }
+
+    /// <summary>The artifact list: on stderr, or with <paramref name="json"/> as one JSON object on stdout.</summary>
+    private static void Report(CliIO io, string dir, string target, bool json)
+    {
+        if (!json)
+        {
+            PrintArtifacts(io, dir);
+            return;
+        }
+
+        var files = new System.Text.Json.Nodes.JsonArray();
+        foreach (var f in Directory.GetFiles(dir).OrderBy(f => f, StringComparer.Ordinal))
+        {
+            files.Add(new System.Text.Json.Nodes.JsonObject { ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length });
+        }
+
+        io.Out.WriteLine(new System.Text.Json.Nodes.JsonObject { ["output"] = Path.GetFullPath(dir), ["target"] = target, ["files"] = files }.ToJsonString());
     }
 
     internal static void PrintArtifacts(CliIO io, string dir)

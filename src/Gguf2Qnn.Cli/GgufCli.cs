@@ -21,11 +21,17 @@ public static class GgufCli
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, TextReader.Null);
 
     /// <summary>Parses <paramref name="args"/> and runs the command, reading interactive input (<c>chat</c>) from <paramref name="stdin"/>.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, TextReader stdin)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, TextReader stdin) => Run(args, new CliIO(stdout, stderr, stdin));
+
+    /// <summary>Parses <paramref name="args"/> and runs the command with <paramref name="io"/>'s writers, reader and working directory.</summary>
+    internal static int Run(string[] args, CliIO io)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var io = new CliIO(stdout, stderr, stdin);
-        var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: the demo (a small qwen2 model built, converted and run).");
+        ArgumentNullException.ThrowIfNull(io);
+        var (stdout, stderr) = (io.Out, io.Err);
+        var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: runs the single .gguf in ./models, else the demo (a small qwen2 model built, converted and run).");
+        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used and the execution providers, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
+        root.Options.Add(verbose);
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
         root.Subcommands.Add(RunCommand.Create(io));
@@ -37,7 +43,10 @@ public static class GgufCli
         root.Subcommands.Add(MakeWorkloadCommand.Create(io));
         root.Subcommands.Add(CheckQnnCommand.Create(io));
         root.Subcommands.Add(CompileCommand.Create(io));
-        root.SetAction(_ => RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
+        root.Subcommands.Add(PullCommand.Create(io));
+        root.SetAction(_ => ModelDiscovery.Resolve(io, io.ModelsFolder) is { } found
+            ? RunCommand.Generate(io, RunCommand.ResolveArtifacts(io, found), new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, RunCommand.DefaultPrompt, json: false)
+            : RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -51,6 +60,7 @@ public static class GgufCli
             return BadInput;
         }
 
+        io.Verbose = parse.GetValue(verbose);
         try
         {
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
@@ -68,7 +78,7 @@ public static class GgufCli
         FileNotFoundException or DirectoryNotFoundException or GgufFormatException or NotSupportedException or ArgumentException or Tokenization.ChatTemplates.TemplateException => BadInput,
         CliException c => c.ExitCode,
         Reference.LlamaCppException => WorkFailed,
-        Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException or InvalidOperationException => WorkFailed,
+        Microsoft.ML.OnnxRuntime.OnnxRuntimeException or Microsoft.ML.OnnxRuntimeGenAI.OnnxRuntimeGenAIException or IOException or InvalidOperationException => WorkFailed,
         _ => null,
     };
 
@@ -87,6 +97,25 @@ public sealed record CliIO(TextWriter Out, TextWriter Err, TextReader? In = null
 {
     /// <summary><see cref="In"/>, or an empty reader.</summary>
     public TextReader Input => In ?? TextReader.Null;
+
+    /// <summary>The folder ./models discovery and default output folders are resolved in (null: the current directory).</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>The <c>models</c> folder under <see cref="WorkingDirectory"/>, searched when no model is named.</summary>
+    internal string ModelsFolder => Path.Combine(WorkingDirectory ?? Directory.GetCurrentDirectory(), ModelDiscovery.FolderName);
+
+    /// <summary>Set from <c>--verbose</c> when the command line is parsed.</summary>
+    internal bool Verbose { get; set; }
+
+    /// <summary>
+    /// ONNX Runtime settings for the command's sessions: the defaults, or with <c>--verbose</c> verbose ORT logging and
+    /// a description of the session options on <see cref="Err"/>.
+    /// </summary>
+    internal Runtime.RuntimeOptions RuntimeOptions() =>
+        Verbose ? new Runtime.RuntimeOptions { Verbose = true, Log = Err.WriteLine } : new Runtime.RuntimeOptions();
+
+    /// <summary><paramref name="name"/> under <see cref="WorkingDirectory"/>.</summary>
+    internal string InWorkingDirectory(string name) => Path.GetFullPath(Path.Combine(WorkingDirectory ?? Directory.GetCurrentDirectory(), name));
 }
 
 /// <summary>A failure with a chosen exit code and a one-line message.</summary>

@@ -13,34 +13,50 @@ using Gguf2Qnn.Tokenization.ChatTemplates;
 namespace Gguf2Qnn.Cli;
 
 /// <summary>
-/// <c>gguf2qnn run [MODEL] [--prompt TEXT] [--chat [--system TEXT]] [-n N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json]</c>.
-/// MODEL is a .gguf (converted into a cache folder on first use) or an artifact folder; with no MODEL, the demo model.
+/// <c>gguf2qnn run [MODEL] [--prompt TEXT] [--chat [--system TEXT]] [-n N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json] [--engine ort|genai]</c>.
+/// MODEL is a .gguf (converted into a cache folder on first use) or an artifact folder; with no MODEL, the single
+/// model in ./models (<see cref="ModelDiscovery"/>), else the demo model.
+/// <c>--engine ort</c> (default) runs our own loop (<see cref="CausalLm"/>, GGUF tokenizer); <c>--engine genai</c> hands the
+/// cpu-target folder to ONNX Runtime GenAI (<see cref="GenAiGenerator"/>, its tokenizer and chat template engine).
 /// </summary>
 internal static class RunCommand
 {
+    /// <summary>The <c>--engine</c> values.</summary>
+    public const string EngineOrt = "ort", EngineGenAi = "genai";
+
     /// <summary>Prompt used when none is given.</summary>
     public const string DefaultPrompt = "Once upon a time";
 
     public static Command Create(CliIO io)
     {
-        var model = new Argument<string?>("MODEL") { Description = "A .gguf file or an artifact folder written by convert. Omitted: the built-in demo model.", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Argument<string?>("MODEL") { Description = "A .gguf file or an artifact folder written by convert. Omitted: the single .gguf in ./models, else the built-in demo model.", Arity = ArgumentArity.ZeroOrOne };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Text to continue (default: \"" + DefaultPrompt + "\")." };
         var json = new Option<bool>("--json") { Description = "Print {\"prompt_tokens\":[…],\"tokens\":[…],\"text\":\"…\"}." };
         var chat = new Option<bool>("--chat") { Description = "Wrap the prompt as a user message in the model's chat template (tokenizer.chat_template) and print the assistant's reply." };
         var system = new Option<string?>("--system") { Description = "With --chat: a system message before the prompt." };
+        var engine = new Option<string>("--engine") { Description = "ort: our ONNX Runtime loop (default); genai: ONNX Runtime GenAI (cpu-target folders).", DefaultValueFactory = _ => EngineOrt };
+        engine.AcceptOnlyFromAmong(EngineOrt, EngineGenAi);
         var generation = new GenerationCliOptions(defaultMaxNewTokens: 64);
-        var cmd = new Command("run", "Generate text from a model.") { model, prompt, json, chat, system };
+        var cmd = new Command("run", "Generate text from a model.") { model, prompt, json, chat, system, engine };
         generation.AddTo(cmd);
         cmd.SetAction(p =>
         {
             var options = generation.Read(p);
-            var path = p.GetValue(model);
+            var path = p.GetValue(model) ?? ModelDiscovery.Resolve(io, io.ModelsFolder);
             var text = p.GetValue(prompt);
+            bool genAi = p.GetValue(engine) == EngineGenAi;
             if (!p.GetValue(chat))
             {
-                return path is null
-                    ? RunDemo(io, options, text, p.GetValue(json))
-                    : Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json));
+                if (path is null)
+                {
+                    return genAi
+                        ? throw new CliException("run --engine genai needs a MODEL (a .gguf or a cpu-target folder).", GgufCli.BadInput)
+                        : RunDemo(io, options, text, p.GetValue(json));
+                }
+
+                return genAi
+                    ? GenerateWithGenAi(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json))
+                    : Generate(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json));
             }
 
             if (path is null)
@@ -56,7 +72,9 @@ internal static class RunCommand
             }
 
             messages.Add(ChatMessage.User(text ?? DefaultPrompt));
-            return Generate(io, ResolveArtifacts(io, path), options, text ?? DefaultPrompt, p.GetValue(json), messages);
+            return genAi
+                ? GenerateWithGenAi(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json), messages)
+                : Generate(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json), messages);
         });
         return cmd;
     }
@@ -64,21 +82,16 @@ internal static class RunCommand
     /// <summary>The embedded default: writes the demo qwen2 GGUF (Q4_0 + F32), converts it and generates from it.</summary>
     public static int RunDemo(CliIO io, GenerationOptions options, string? prompt, bool json)
     {
-        var root = Path.Combine(CacheRoot(), "demo");
-        Directory.CreateDirectory(root);
-        var gguf = Path.Combine(root, "demo-qwen2-q4_0.gguf");
-        var spec = new SyntheticModelSpec { BlockCount = 2, HiddenSize = 128, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 256, WeightType = GgmlType.Q4_0, Seed = 2026 };
-        SyntheticModel.Write(gguf, spec);
-        io.Err.WriteLine($"Demo model (qwen2, {spec.BlockCount} layers, hidden {spec.HiddenSize}, Q4_0 + F32 tensors, seeded random weights): {gguf}");
-        var dir = Path.Combine(root, "onnx");
-        var result = ConvertCommand.Convert(io, gguf, dir, WeightFormat.Keep);
+        var gguf = DemoGguf.Write(io);
+        var dir = Path.Combine(Path.GetDirectoryName(gguf)!, "onnx");
+        var result = ConvertCommand.Convert(io, gguf, dir, WeightFormat.Keep, quiet: json);
         ConvertCommand.PrintArtifacts(io, result.OutputDirectory);
         io.Err.WriteLine("The weights are random, so the text is gibberish; convert a real GGUF to get a real model.");
         return Generate(io, dir, options, prompt ?? " once upon a time", json);
     }
 
     /// <summary>A .gguf becomes a cached artifact folder (converted once per file version and converter build); a folder is used as it is.</summary>
-    internal static string ResolveArtifacts(CliIO io, string path)
+    internal static string ResolveArtifacts(CliIO io, string path, bool quiet = false)
     {
         if (Directory.Exists(path))
         {
@@ -101,7 +114,7 @@ internal static class RunCommand
         if (!File.Exists(Path.Combine(dir, "genai_config.json")))
         {
             io.Err.WriteLine($"Converting {path} into {dir} (once; later runs reuse it).");
-            ConvertCommand.Convert(io, path, dir, WeightFormat.Keep);
+            ConvertCommand.Convert(io, path, dir, WeightFormat.Keep, quiet: quiet);
         }
 
         return dir;
@@ -127,7 +140,7 @@ internal static class RunCommand
             promptIds = ChatPrompt.Encode(tokenizer, ChatPrompt.Render(template, tokenizer, chat, addGenerationPrompt: true));
         }
 
-        using var lm = CausalLm.Open(artifactDir);
+        using var lm = CausalLm.Open(artifactDir, io.RuntimeOptions());
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();
@@ -153,12 +166,7 @@ internal static class RunCommand
         text.Append(tail);
         if (json)
         {
-            io.Out.WriteLine(new JsonObject
-            {
-                ["prompt_tokens"] = new JsonArray(promptIds.Select(i => (JsonNode)i).ToArray()),
-                ["tokens"] = new JsonArray(generated.Select(i => (JsonNode)i).ToArray()),
-                ["text"] = text.ToString(),
-            }.ToJsonString());
+            WriteJson(io, promptIds, generated, text.ToString());
         }
         else
         {
@@ -167,6 +175,67 @@ internal static class RunCommand
 
         return GgufCli.Success;
     }
+
+    /// <summary>
+    /// <see cref="Generate"/> through ONNX Runtime GenAI: GenAI's tokenizer encodes the prompt (BOS as
+    /// tokenizer_config.json asks) or, with <paramref name="chat"/>, GenAI renders the conversation with the folder's
+    /// chat_template and encodes it; GenAI's generator picks the tokens and stops at its EOS ids; GenAI's stream
+    /// decoder prints them. Same output as <see cref="Generate"/> (<c>--json</c>: prompt_tokens, tokens, text).
+    /// </summary>
+    /// <exception cref="CliException">A qnn-target folder (exit code 1, with the reason).</exception>
+    internal static int GenerateWithGenAi(CliIO io, string artifactDir, GenerationOptions options, string prompt, bool json, IReadOnlyList<ChatMessage>? chat = null)
+    {
+        if (CausalLm.IsQnnTarget(artifactDir))
+        {
+            throw new CliException($"--engine genai: '{artifactDir}' is a qnn-target folder; {GenAiGenerator.QnnTargetUnsupportedReason}", GgufCli.WorkFailed);
+        }
+
+        using var lm = GenAiGenerator.Open(artifactDir);
+        int[] promptIds = chat is null
+            ? lm.Encode(prompt)
+            : lm.EncodeChat(lm.ApplyChatTemplate(chat, addGenerationPrompt: true));
+        var generated = new List<int>();
+        var text = new StringBuilder();
+        if (!json && chat is null)
+        {
+            io.Out.Write(prompt);
+        }
+
+        using (var stream = lm.CreateStreamDecoder())
+        {
+            foreach (var id in lm.Generate(promptIds, options))
+            {
+                generated.Add(id);
+                var piece = stream.Decode(id);
+                text.Append(piece);
+                if (!json)
+                {
+                    io.Out.Write(piece);
+                    io.Out.Flush();
+                }
+            }
+        }
+
+        if (json)
+        {
+            WriteJson(io, promptIds, generated, text.ToString());
+        }
+        else
+        {
+            io.Out.WriteLine();
+        }
+
+        return GgufCli.Success;
+    }
+
+    // run --json's one object: {"prompt_tokens":[…],"tokens":[…],"text":"…"}.
+    private static void WriteJson(CliIO io, IEnumerable<int> promptIds, IEnumerable<int> generated, string text) =>
+        io.Out.WriteLine(new JsonObject
+        {
+            ["prompt_tokens"] = new JsonArray(promptIds.Select(i => (JsonNode)i).ToArray()),
+            ["tokens"] = new JsonArray(generated.Select(i => (JsonNode)i).ToArray()),
+            ["text"] = text,
+        }.ToJsonString());
 
     /// <summary>$XDG_CACHE_HOME/gguf2qnn or ~/.cache/gguf2qnn (LocalApplicationData on Windows).</summary>
     internal static string CacheRoot()

@@ -54,7 +54,7 @@ internal static class VerifyCommand
 
         GgmlType weightType;
         int ggufContext;
-        using (var file = GgufFile.Open(gguf))
+        using (var file = GgufModel.Open(gguf))
         {
             weightType = VerificationThresholds.DominantWeightType(file);
             ggufContext = Architectures.ModelConfig.FromGguf(file).ContextLength;
@@ -66,7 +66,7 @@ internal static class VerifyCommand
         }
 
         var thresholds = VerificationThresholds.For(weightType);
-        var artifacts = onnxDir ?? RunCommand.ResolveArtifacts(io, gguf);
+        var artifacts = onnxDir ?? RunCommand.ResolveArtifacts(io, gguf, json);
         if (!Directory.Exists(artifacts))
         {
             throw new DirectoryNotFoundException($"No such artifact folder: {artifacts}");
@@ -80,7 +80,7 @@ internal static class VerifyCommand
             thresholds = thresholds with { MaxKlMean = Math.Max(thresholds.MaxKlMean, VerificationThresholds.EightBit.MaxKlMean) };
         }
 
-        using var lm = CausalLm.Open(artifacts);
+        using var lm = CausalLm.Open(artifacts, io.RuntimeOptions());
         window = Math.Min(window, Math.Min(lm.ContextLength, ggufContext > 0 ? ggufContext : int.MaxValue));
         using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, FlashAttention = false, ContextSize = window, BatchSize = window });
         if (reference.VocabSize != lm.VocabSize)
@@ -95,9 +95,18 @@ internal static class VerifyCommand
         }
 
         io.Err.WriteLine($"verify: {ids.Length} tokens, windows of ≤ {window}, weights {weightType}, llama.cpp with F32 KV cache vs {artifacts}{(CausalLm.IsQnnTarget(artifacts) ? " (qnn target: its AR-N part graphs on the CPU EP)" : string.Empty)}");
-        var progress = new SyncProgress<VerificationProgress>(pr =>
-            io.Err.WriteLine($"verify: [{new string('#', 20 * pr.Completed / pr.Total),-20}] window {pr.Completed}/{pr.Total}, {pr.Positions} positions"));
-        var report = Verifier.Compare(ids, window, reference.BosToken, reference.EvaluateLogits, t => lm.EvaluateLogits(t), progress);
+        int windowCount = Verifier.Windows(ids, window, reference.BosToken).Count;
+        VerificationProgress? last = null;
+        var report = CliProgress.Run(io, "verify", json, bar =>
+        {
+            bar.Stage(windowCount == 1 ? "1 window" : $"{windowCount} windows", windowCount);
+            return Verifier.Compare(ids, window, reference.BosToken, reference.EvaluateLogits, t => lm.EvaluateLogits(t), new SyncProgress<VerificationProgress>(pr =>
+            {
+                last = pr;
+                bar.Report(pr.Completed);
+            }));
+        });
+        io.Err.WriteLine($"verify: window {last?.Completed}/{last?.Total}, {last?.Positions} positions compared");
         bool pass = thresholds.IsMetBy(report);
         if (json)
         {
@@ -122,10 +131,4 @@ internal static class VerifyCommand
 
     private static string ReadText(string path) =>
         File.Exists(path) ? File.ReadAllText(path) : throw new FileNotFoundException($"No such file: {path}", path);
-}
-
-/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
-internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }

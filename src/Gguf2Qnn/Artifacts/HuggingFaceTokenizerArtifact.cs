@@ -23,7 +23,7 @@ public sealed class HuggingFaceTokenizerArtifact : IArtifactWriter
     /// <returns>The file names written.</returns>
     /// <exception cref="NotSupportedException">The GGUF's tokenizer model or pre-tokenizer is not supported.</exception>
     /// <exception cref="GgufFormatException">A <c>tokenizer.ggml.*</c> key is missing or has the wrong type.</exception>
-    public static IReadOnlyList<string> Write(GgufFile source, string directory, int? modelMaxLength)
+    public static IReadOnlyList<string> Write(IGgufSource source, string directory, int? modelMaxLength)
     {
         ArgumentNullException.ThrowIfNull(source);
         var tokenizer = GgufTokenizer.Create(source);
@@ -36,6 +36,6 @@ public sealed class HuggingFaceTokenizerArtifact : IArtifactWriter
     }
 
     /// <inheritdoc />
-    IReadOnlyList<string> IArtifactWriter.Write(GgufFile gguf, ModelConfig config, string stagingDirectory) =>
+    IReadOnlyList<string> IArtifactWriter.Write(IGgufSource gguf, ModelConfig config, string stagingDirectory) =>
         Write(gguf, stagingDirectory, config.ContextLength);
 }

@@ -18,7 +18,7 @@ public sealed class TokenizerArtifact : IArtifactWriter
     public const string FileName = "tokenizer.gguf";
 
     /// <summary>Writes <see cref="FileName"/> into <paramref name="directory"/> from <paramref name="source"/>.</summary>
-    public static void Write(GgufFile source, string directory)
+    public static void Write(IGgufSource source, string directory)
     {
         ArgumentNullException.ThrowIfNull(source);
         var w = new GgufWriter();
@@ -34,7 +34,7 @@ public sealed class TokenizerArtifact : IArtifactWriter
     }
 
     /// <inheritdoc />
-    IReadOnlyList<string> IArtifactWriter.Write(GgufFile gguf, ModelConfig config, string stagingDirectory)
+    IReadOnlyList<string> IArtifactWriter.Write(IGgufSource gguf, ModelConfig config, string stagingDirectory)
     {
         Write(gguf, stagingDirectory);
         return [FileName];

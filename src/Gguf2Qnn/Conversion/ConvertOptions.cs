@@ -63,7 +63,7 @@ public interface IArtifactWriter
     /// <param name="config">Its configuration.</param>
     /// <param name="stagingDirectory">The folder that becomes the output folder on success.</param>
     /// <returns>The file names written (relative to the folder), recorded in conversion.json.</returns>
-    IReadOnlyList<string> Write(GgufFile gguf, ModelConfig config, string stagingDirectory);
+    IReadOnlyList<string> Write(IGgufSource gguf, ModelConfig config, string stagingDirectory);
 }
 
 /// <summary>Settings of one conversion, validated by <see cref="Validate"/>.</summary>

@@ -39,7 +39,7 @@ public static class OnnxConverter
         try
         {
             ConversionResult result;
-            using (var gguf = GgufFile.Open(options.GgufPath))
+            using (var gguf = GgufModel.Open(options.GgufPath))
             {
                 result = options.Target == ConversionTarget.Qnn
                     ? QnnTargetConverter.ConvertInto(gguf, options, staging, output, progress)
@@ -56,17 +56,17 @@ public static class OnnxConverter
         }
     }
 
-    private static ConversionResult ConvertInto(GgufFile gguf, ConvertOptions options, string staging, string output, IProgress<ConversionProgress>? progress)
+    private static ConversionResult ConvertInto(IGgufSource gguf, ConvertOptions options, string staging, string output, IProgress<ConversionProgress>? progress)
     {
         var config = ModelConfig.FromGguf(gguf);
         int context = options.ContextLength ?? config.ContextLength;
 
         // The source hash for conversion.json reads the whole file once more, and the tokenizer files only need the
         // metadata: both run on other threads while this one re-packs the weights.
-        var sourceHash = Task.Run(() => HashFile(gguf.Path));
+        var sourceHash = Task.Run(() => HashSource(gguf));
         var artifacts = Task.Run(() =>
         {
-            GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context));
+            GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context, CpuTarget.SharesKvBuffers(config, options)));
             var written = new List<string>();
             foreach (var writer in options.ArtifactWriters)
             {
@@ -139,9 +139,10 @@ public static class OnnxConverter
     }
 
     /// <summary>Writes conversion.json; <paramref name="extra"/>'s properties (target-specific records) are added at the top level.</summary>
-    internal static void WriteManifest(string path, GgufFile gguf, ModelConfig config, ConvertOptions options, int context, List<string> files, List<TensorMapping> mappings, JsonObject? extra = null, string? sourceSha256 = null)
+    internal static void WriteManifest(string path, IGgufSource gguf, ModelConfig config, ConvertOptions options, int context, List<string> files, List<TensorMapping> mappings, JsonObject? extra = null, IReadOnlyList<string>? sourceSha256 = null)
     {
-        string sha256 = sourceSha256 ?? HashFile(gguf.Path);
+        var sha256 = sourceSha256 ?? HashSource(gguf);
+        var parts = Parts(gguf);
 
         var tensors = new JsonArray();
         foreach (var m in mappings)
@@ -164,10 +165,10 @@ public static class OnnxConverter
             ["format"] = "gguf2qnn-conversion/1",
             ["source"] = new JsonObject
             {
-                ["path"] = Path.GetFullPath(gguf.Path),
-                ["bytes"] = gguf.Length,
-                ["sha256"] = sha256,
-                ["gguf_version"] = gguf.Version,
+                ["path"] = Path.GetFullPath(parts[0].Path),
+                ["bytes"] = parts[0].Length,
+                ["sha256"] = sha256[0],
+                ["gguf_version"] = parts[0].Version,
             },
             ["target"] = options.Target.ToString().ToLowerInvariant(),
             ["weights"] = options.Weights.ToString().ToLowerInvariant(),
@@ -197,6 +198,17 @@ public static class OnnxConverter
             ["files"] = new JsonArray(files.Select(f => (JsonNode)f).ToArray()),
             ["tensors"] = tensors,
         };
+        if (parts.Count > 1)
+        {
+            // A split model (gguf-split): "source" is its first part; every part is listed here in order.
+            ((JsonObject)root["source"]!)["split_parts"] = new JsonArray(parts.Select((p, i) => (JsonNode)new JsonObject
+            {
+                ["path"] = Path.GetFullPath(p.Path),
+                ["bytes"] = p.Length,
+                ["sha256"] = sha256[i],
+            }).ToArray());
+        }
+
         if (extra is not null)
         {
             foreach (var (key, value) in extra.ToArray())
@@ -208,6 +220,17 @@ public static class OnnxConverter
 
         File.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    // The files a source is made of: a split model's parts in order, or the one file.
+    private static IReadOnlyList<GgufFile> Parts(IGgufSource gguf) => gguf switch
+    {
+        GgufModel model => model.Parts,
+        GgufFile file => [file],
+        _ => throw new NotSupportedException($"Unknown GGUF source type {gguf.GetType().Name}."),
+    };
+
+    // SHA-256 of each file of the source (lowercase hex), in part order.
+    internal static IReadOnlyList<string> HashSource(IGgufSource gguf) => Parts(gguf).Select(p => HashFile(p.Path)).ToArray();
 
     // SHA-256 of a file as lowercase hex.
     private static string HashFile(string path)

@@ -50,7 +50,7 @@ internal sealed record EmbeddingWeight(string Data, string? Scales, int Bits);
 /// memory-mapped file (a float copy of at most one tensor is held while transposing), and records a
 /// <see cref="TensorMapping"/> for each.
 /// </summary>
-internal sealed class WeightWriter(GgufFile gguf, GraphBuilder graph, WeightFormat format)
+internal sealed class WeightWriter(IGgufSource gguf, GraphBuilder graph, WeightFormat format)
 {
     // Source bytes dequantized per slice while streaming.
     private const int SliceBytes = 16 << 20;

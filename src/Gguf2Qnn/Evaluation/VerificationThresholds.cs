@@ -44,7 +44,7 @@ public sealed record VerificationThresholds(double MinTop1Agreement, double MaxK
     /// linear weights share it), else of the tensor with the most bytes.
     /// </summary>
     /// <exception cref="ArgumentException">The file has no tensors.</exception>
-    public static GgmlType DominantWeightType(GgufFile gguf)
+    public static GgmlType DominantWeightType(IGgufSource gguf)
     {
         ArgumentNullException.ThrowIfNull(gguf);
         if (gguf.FindTensor(GgufTensorNames.AttnQ(0)) is { } q)

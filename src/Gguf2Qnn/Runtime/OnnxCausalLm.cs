@@ -131,6 +131,7 @@ public sealed class OnnxCausalLm : ICausalLm
 
         using var sessionOptions = options.ToSessionOptions();
         var session = new InferenceSession(modelPath, sessionOptions);
+        options.Log?.Invoke($"onnxruntime: session created for {modelPath}");
         try
         {
             return new OnnxCausalLm(session, modelPath, contextLength);

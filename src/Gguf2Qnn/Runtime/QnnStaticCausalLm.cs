@@ -95,6 +95,7 @@ public sealed class QnnStaticCausalLm : ICausalLm
                 sessions.Add(pair);
                 pair[0] = new InferenceSession(Path.Combine(artifactDir, part.Graphs[QnnModelLayout.GraphKey(layout.PrefillLength)]), sessionOptions);
                 pair[1] = new InferenceSession(Path.Combine(artifactDir, part.Graphs[QnnModelLayout.GraphKey(1)]), sessionOptions);
+                options.Log?.Invoke($"onnxruntime: sessions created for {part.Graphs[QnnModelLayout.GraphKey(layout.PrefillLength)]} and {part.Graphs[QnnModelLayout.GraphKey(1)]}");
             }
 
             return new QnnStaticCausalLm(layout, [.. sessions], cos, sin, extraOutputs, observe);

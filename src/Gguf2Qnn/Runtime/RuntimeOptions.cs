@@ -24,7 +24,28 @@ public sealed record RuntimeOptions
     /// </summary>
     public string? ProfilePathPrefix { get; init; }
 
-    /// <summary>Builds the ORT session options (caller disposes).</summary>
+    /// <summary>
+    /// Session configuration entries (<c>SessionOptions.AddSessionConfigEntry</c>, keys from ONNX Runtime's
+    /// <c>onnxruntime_session_options_config_keys.h</c>, e.g. <c>session.intra_op.allow_spinning</c>). Default: none.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ConfigEntries { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// When true, ONNX Runtime logs the session at verbose severity (its own log, on the process's stderr), which
+    /// includes the node placements: "All nodes placed on [CPUExecutionProvider]. Number of nodes: N", or per provider
+    /// the count and each node. Overrides <see cref="LogLevel"/>. Default false.
+    /// </summary>
+    public bool Verbose { get; init; }
+
+    /// <summary>
+    /// Receives, once per <see cref="ToSessionOptions"/> and once per session created, lines describing the settings
+    /// actually used: graph optimization level, intra-/inter-op threads, execution mode, optimized model file,
+    /// config entries, the execution providers registered (in priority order) and those this ONNX Runtime build has.
+    /// Default null (nothing is described).
+    /// </summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>Builds the ORT session options (caller disposes), describing them to <see cref="Log"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A negative thread count.</exception>
     public SessionOptions ToSessionOptions()
     {
@@ -32,16 +53,52 @@ public sealed record RuntimeOptions
         var options = new SessionOptions
         {
             GraphOptimizationLevel = OptimizationLevel,
-            LogSeverityLevel = LogLevel,
+            LogSeverityLevel = Verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE : LogLevel,
             IntraOpNumThreads = IntraOpThreads,
         };
-        if (ProfilePathPrefix is not null)
+        try
         {
-            options.ProfileOutputPathPrefix = ProfilePathPrefix; // read by the EnableProfiling setter
-            options.EnableProfiling = true;
-        }
+            if (ProfilePathPrefix is not null)
+            {
+                options.ProfileOutputPathPrefix = ProfilePathPrefix; // read by the EnableProfiling setter
+                options.EnableProfiling = true;
+            }
 
-        options.AppendExecutionProvider_CPU(useArena: 1);
-        return options;
+            foreach (var (key, value) in ConfigEntries)
+            {
+                options.AddSessionConfigEntry(key, value);
+            }
+
+            options.AppendExecutionProvider_CPU(useArena: 1);
+            if (Log is { } log)
+            {
+                Describe(options, ["CPUExecutionProvider (arena on)"], log);
+            }
+
+            return options;
+        }
+        catch
+        {
+            options.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes what <paramref name="options"/> holds to <paramref name="log"/>, one setting per line.</summary>
+    private void Describe(SessionOptions options, IReadOnlyList<string> providers, Action<string> log)
+    {
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        log($"onnxruntime {OrtEnv.Instance().GetVersionString()}: session options");
+        log($"  graph optimization level: {options.GraphOptimizationLevel}");
+        log(string.Format(c, "  intra-op threads: {0}{1}", options.IntraOpNumThreads, options.IntraOpNumThreads == 0 ? " (ONNX Runtime's choice: one per physical core)" : string.Empty));
+        log(string.Format(c, "  inter-op threads: {0}{1}", options.InterOpNumThreads, options.InterOpNumThreads == 0 ? " (ONNX Runtime's choice; unused in sequential mode)" : string.Empty));
+        log($"  execution mode: {options.ExecutionMode}");
+        log($"  optimized model file: {(string.IsNullOrEmpty(options.OptimizedModelFilePath) ? "none" : options.OptimizedModelFilePath)}");
+        log($"  memory pattern: {(options.EnableMemoryPattern ? "on" : "off")}, CPU memory arena: {(options.EnableCpuMemArena ? "on" : "off")}");
+        log($"  profiling: {(options.EnableProfiling ? options.ProfileOutputPathPrefix + "_<date>.json" : "off")}");
+        log($"  log severity: {options.LogSeverityLevel}");
+        log($"  session config entries: {(ConfigEntries.Count == 0 ? "none" : string.Join(", ", ConfigEntries.Select(e => e.Key + "=" + e.Value)))}");
+        log($"  execution providers (priority order): {string.Join(", ", providers)}");
+        log($"  execution providers in this build: {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}");
     }
 }

@@ -38,9 +38,17 @@ public static class CpuTarget
     /// </summary>
     public static bool SupportsGroupQueryAttention(ModelConfig config) => config.HeadDim % 8 == 0;
 
-    internal static void Build(GgufFile gguf, ModelConfig config, GraphBuilder g, WeightWriter weights, ConvertOptions options, int contextLength) =>
+    /// <summary>
+    /// True when every layer's cache goes through GroupQueryAttention (not the explicit Concat attention), so past and
+    /// present may be one preallocated buffer: the graph then carries <see cref="Runtime.OnnxCausalLm.KvCacheMetadataKey"/>
+    /// and genai_config.json sets <c>search.past_present_share_buffer</c>.
+    /// </summary>
+    internal static bool SharesKvBuffers(ModelConfig config, ConvertOptions options) =>
+        !options.ForceExplicitAttention && SupportsGroupQueryAttention(config);
+
+    internal static void Build(IGgufSource gguf, ModelConfig config, GraphBuilder g, WeightWriter weights, ConvertOptions options, int contextLength) =>
         new Builder(gguf, config, g, weights, contextLength, options.AccuracyLevel,
-            options.ForceExplicitAttention || !SupportsGroupQueryAttention(config), options.EmulateLlamaCppActivations).Build();
+            !SharesKvBuffers(config, options), options.EmulateLlamaCppActivations).Build();
 
     // The embedding lookup node "embed_tokens" for ids int64 [batch, sequence]: output float32 [batch, sequence, hidden].
     internal static string AddEmbeddingLookup(GraphBuilder g, EmbeddingWeight e, string ids)
@@ -56,7 +64,7 @@ public static class CpuTarget
     }
 
     private sealed class Builder(
-        GgufFile gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
+        IGgufSource gguf, ModelConfig c, GraphBuilder g, WeightWriter weights, int contextLength, int accuracyLevel, bool explicitAttention, bool emulateActivations)
     {
         private const string Batch = "batch_size";
         private const string Sequence = "sequence_length";

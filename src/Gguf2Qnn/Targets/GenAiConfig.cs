@@ -18,9 +18,18 @@ public static class GenAiConfig
     /// <summary>
     /// Builds the JSON. Token ids come from <c>tokenizer.ggml.*</c>: eos_token_id is the EOS id followed by the EOT
     /// and EOM ids when present (an array when there is more than one); pad_token_id is the padding id, else the
-    /// first EOS id; bos_token_id is omitted when the file has none.
+    /// first EOS id (0 without one); bos_token_id is omitted when the file has none. An id outside the vocabulary
+    /// (GGUF files store "none" as uint32 0xFFFFFFFF) counts as absent: GenAI reads these fields as int32 and rejects
+    /// the whole config otherwise.
     /// </summary>
-    public static JsonObject Build(GgufFile gguf, ModelConfig config, string modelFileName, int contextLength)
+    /// <param name="gguf">The source file (token ids).</param>
+    /// <param name="config">The model's configuration.</param>
+    /// <param name="modelFileName">model.decoder.filename.</param>
+    /// <param name="contextLength">model.context_length and search.max_length.</param>
+    /// <param name="pastPresentShareBuffer">search.past_present_share_buffer: true only for a graph whose every KV cache
+    /// goes through GroupQueryAttention, which accepts one buffer as both past and present (GenAI then allocates the
+    /// cache once, for max_length positions, instead of growing it every step); a Concat cache needs false.</param>
+    public static JsonObject Build(IGgufSource gguf, ModelConfig config, string modelFileName, int contextLength, bool pastPresentShareBuffer = false)
     {
         ArgumentNullException.ThrowIfNull(gguf);
         ArgumentNullException.ThrowIfNull(config);
@@ -29,14 +38,14 @@ public static class GenAiConfig
         var eos = new List<long>();
         foreach (string key in new[] { GgufKeys.EosTokenId, GgufKeys.EotTokenId, GgufKeys.EomTokenId })
         {
-            if (gguf.TryGetInt64(key, out long id) && !eos.Contains(id))
+            if (TryGetTokenId(gguf, config, key, out long id) && !eos.Contains(id))
             {
                 eos.Add(id);
             }
         }
 
         var model = new JsonObject();
-        if (gguf.TryGetInt64(GgufKeys.BosTokenId, out long bos))
+        if (TryGetTokenId(gguf, config, GgufKeys.BosTokenId, out long bos))
         {
             model["bos_token_id"] = bos;
         }
@@ -71,7 +80,7 @@ public static class GenAiConfig
             1 => eos[0],
             _ => new JsonArray(eos.Select(e => (JsonNode)e).ToArray()),
         };
-        model["pad_token_id"] = gguf.TryGetInt64(GgufKeys.PaddingTokenId, out long pad) ? pad : (eos.Count > 0 ? eos[0] : 0);
+        model["pad_token_id"] = TryGetTokenId(gguf, config, GgufKeys.PaddingTokenId, out long pad) ? pad : (eos.Count > 0 ? eos[0] : 0);
         model["type"] = family.GenAiModelType;
         model["vocab_size"] = config.VocabSize;
 
@@ -89,7 +98,7 @@ public static class GenAiConfig
                 ["no_repeat_ngram_size"] = 0,
                 ["num_beams"] = 1,
                 ["num_return_sequences"] = 1,
-                ["past_present_share_buffer"] = false,
+                ["past_present_share_buffer"] = pastPresentShareBuffer,
                 ["repetition_penalty"] = 1.0,
                 ["temperature"] = 1.0,
                 ["top_k"] = 1,
@@ -97,6 +106,10 @@ public static class GenAiConfig
             },
         };
     }
+
+    // A token id key whose value is inside [0, vocab_size).
+    private static bool TryGetTokenId(IGgufSource gguf, ModelConfig config, string key, out long id) =>
+        gguf.TryGetInt64(key, out id) && id >= 0 && id < config.VocabSize;
 
     /// <summary>Writes the JSON (indented, UTF-8) to <paramref name="directory"/>/genai_config.json.</summary>
     public static string Write(string directory, JsonObject config)

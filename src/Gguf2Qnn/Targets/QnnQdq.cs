@@ -93,7 +93,7 @@ internal static class QnnQdq
     /// <param name="text">The calibration text.</param>
     /// <param name="tokenCount">Tokens run (BOS included).</param>
     /// <exception cref="ArgumentException">The text gives fewer tokens than one AR-N window.</exception>
-    public static Dictionary<string, (float Min, float Max)> Calibrate(string dir, QnnModelLayout layout, GgufFile gguf, string text, out int tokenCount)
+    public static Dictionary<string, (float Min, float Max)> Calibrate(string dir, QnnModelLayout layout, IGgufSource gguf, string text, out int tokenCount)
     {
         tokenCount = 0;
         var tokenizer = GgufTokenizer.Create(gguf);

@@ -45,7 +45,7 @@ internal static class QnnTarget
     /// <param name="weights">The part's weights, written once and shared by its graphs.</param>
     /// <param name="g">The graph to build into.</param>
     /// <param name="activations">Element type of activations and graph I/O: Float (float32) or Float16.</param>
-    public static void BuildPart(GgufFile gguf, ModelConfig config, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g, DataType activations = DataType.Float)
+    public static void BuildPart(IGgufSource gguf, ModelConfig config, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g, DataType activations = DataType.Float)
     {
         if (config.RopeDimensionCount != config.HeadDim)
         {
@@ -66,7 +66,7 @@ internal static class QnnTarget
         new Builder(gguf, config, part, s, context, weights, g, activations).Build();
     }
 
-    private sealed class Builder(GgufFile gguf, ModelConfig c, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g, DataType act)
+    private sealed class Builder(IGgufSource gguf, ModelConfig c, QnnPartPlanner.Plan part, int s, int context, QnnSharedWeights weights, GraphBuilder g, DataType act)
     {
         private int Past => context - s;
 

@@ -18,7 +18,7 @@ namespace Gguf2Qnn.Targets;
 /// </summary>
 internal static class QnnTargetConverter
 {
-    public static ConversionResult ConvertInto(GgufFile gguf, ConvertOptions options, string staging, string output, IProgress<ConversionProgress>? progress)
+    public static ConversionResult ConvertInto(IGgufSource gguf, ConvertOptions options, string staging, string output, IProgress<ConversionProgress>? progress)
     {
         var total = Stopwatch.StartNew();
         var config = ModelConfig.FromGguf(gguf);
@@ -214,7 +214,7 @@ internal static class QnnTargetConverter
 public static class QnnGenAiPipeline
 {
     /// <summary>Builds the JSON; <paramref name="compiled"/> maps a graph file to its compiled <c>*_ctx.onnx</c> (null before compile).</summary>
-    public static JsonObject Build(GgufFile gguf, ModelConfig config, QnnModelLayout layout, IReadOnlyDictionary<string, string>? compiled)
+    public static JsonObject Build(IGgufSource gguf, ModelConfig config, QnnModelLayout layout, IReadOnlyDictionary<string, string>? compiled)
     {
         ArgumentNullException.ThrowIfNull(layout);
         var root = GenAiConfig.Build(gguf, config, QnnNames.GraphFile(0, layout.PrefillLength), layout.ContextLength);

@@ -170,7 +170,7 @@ public static class QnnPartPlanner
     /// <param name="partCount">Parts wanted, or null for the fewest that fit.</param>
     /// <param name="maxBytes">Largest weight bytes per part.</param>
     /// <param name="float16">Float weights are stored as float16 (<c>--activations fp16</c>).</param>
-    public static IReadOnlyList<Plan> Split(GgufFile gguf, ModelConfig config, WeightFormat format, int? partCount, long maxBytes, bool float16 = false)
+    public static IReadOnlyList<Plan> Split(IGgufSource gguf, ModelConfig config, WeightFormat format, int? partCount, long maxBytes, bool float16 = false)
     {
         ArgumentNullException.ThrowIfNull(gguf);
         ArgumentNullException.ThrowIfNull(config);

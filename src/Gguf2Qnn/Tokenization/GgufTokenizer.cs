@@ -189,7 +189,7 @@ public abstract class GgufTokenizer
     /// <exception cref="NotSupportedException">The model, or for <c>gpt2</c> the <c>tokenizer.ggml.pre</c> value, is not supported; the message names it.</exception>
     /// <exception cref="GgufFormatException">A <c>tokenizer.ggml.*</c> key is missing or has the wrong type.</exception>
     /// <exception cref="ArgumentException">The vocabulary is inconsistent (repeated token text, too few scores or types, no merges for gpt2).</exception>
-    public static GgufTokenizer Create(GgufFile file)
+    public static GgufTokenizer Create(IGgufSource file)
     {
         ArgumentNullException.ThrowIfNull(file);
         return Create(TokenizerVocab.FromGguf(file));

@@ -87,7 +87,7 @@ public sealed record TokenizerVocab
     /// <exception cref="GgufFormatException">
     /// <c>tokenizer.ggml.model</c> or <c>tokenizer.ggml.tokens</c> is missing, or a key has the wrong type.
     /// </exception>
-    public static TokenizerVocab FromGguf(GgufFile file)
+    public static TokenizerVocab FromGguf(IGgufSource file)
     {
         ArgumentNullException.ThrowIfNull(file);
         return new TokenizerVocab
@@ -122,7 +122,7 @@ public sealed record TokenizerVocab
     }
 
     /// <summary>A token id key; values outside int32 are kept out of range so that the tokenizer ignores them, as llama.cpp does.</summary>
-    private static int? ReadId(GgufFile file, string key)
+    private static int? ReadId(IGgufSource file, string key)
     {
         if (!file.TryGetInt64(key, out long id))
         {

@@ -114,7 +114,7 @@ public class OnnxConverterTests
     {
         public string? SeenDirectory { get; private set; }
 
-        public IReadOnlyList<string> Write(GgufFile gguf, ModelConfig config, string stagingDirectory)
+        public IReadOnlyList<string> Write(IGgufSource gguf, ModelConfig config, string stagingDirectory)
         {
             SeenDirectory = stagingDirectory;
             File.WriteAllText(Path.Combine(stagingDirectory, "note.txt"), config.Architecture);

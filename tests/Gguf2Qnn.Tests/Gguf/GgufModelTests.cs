@@ -76,6 +76,32 @@ public sealed class GgufModelTests : IDisposable
     }
 
     [Fact]
+    public void ASplitModelConvertsAndGeneratesWhatLlamaCppGeneratesOnIt()
+    {
+        // Any part names the model; the conversion reads every part (weights byte for byte those of the unsplit file),
+        // and the converted model's greedy tokens are llama.cpp's own on the same split set.
+        var parts = WriteStoriesSplit(3);
+        var fromSplit = Gguf2Qnn.Conversion.OnnxConverter.Convert(new Gguf2Qnn.Conversion.ConvertOptions { GgufPath = parts[1], OutputDirectory = Path.Combine(_dir, "onnx-split") });
+        var fromWhole = Gguf2Qnn.Conversion.OnnxConverter.Convert(new Gguf2Qnn.Conversion.ConvertOptions { GgufPath = TestPaths.Stories260K, OutputDirectory = Path.Combine(_dir, "onnx-whole") });
+        var data = Gguf2Qnn.Onnx.ExternalDataWriter.DefaultFileName;
+        Assert.Equal(File.ReadAllBytes(Path.Combine(fromWhole.OutputDirectory, data)), File.ReadAllBytes(Path.Combine(fromSplit.OutputDirectory, data)));
+
+        using (var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(fromSplit.OutputDirectory, Gguf2Qnn.Conversion.OnnxConverter.ManifestFileName))))
+        {
+            var listed = manifest.RootElement.GetProperty("source").GetProperty("split_parts");
+            Assert.Equal(parts, listed.EnumerateArray().Select(p => p.GetProperty("path").GetString()));
+            var sha = listed.EnumerateArray().Select(p => p.GetProperty("sha256").GetString()).ToArray();
+            Assert.Equal(parts.Select(p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(p)))), sha);
+        }
+
+        using var reference = LlamaCppModel.Load(parts[0], new LlamaCppOptions { Threads = 1, ContextSize = 128 });
+        var ids = reference.Tokenize(" once upon a time", addSpecial: true, parseSpecial: false);
+        var expected = reference.GenerateGreedy(ids, 24, stopAtEndOfGeneration: false);
+        using var lm = Gguf2Qnn.Runtime.OnnxCausalLm.Open(fromSplit.OutputDirectory);
+        Assert.Equal(expected, lm.Generate(ids, new Gguf2Qnn.Runtime.GenerationOptions { MaxNewTokens = 24, Greedy = true }).ToArray());
+    }
+
+    [Fact]
     public void SingleFileIsAOnePartModel()
     {
         using var model = GgufModel.Open(TestPaths.Stories260K);

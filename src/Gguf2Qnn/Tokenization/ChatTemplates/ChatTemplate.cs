@@ -39,7 +39,7 @@ public sealed class ChatTemplate
 
     /// <summary>The template in <c>tokenizer.chat_template</c> of <paramref name="file"/>, or null when the key is absent.</summary>
     /// <exception cref="TemplateException">The template does not parse.</exception>
-    public static ChatTemplate? FromGguf(GgufFile file, TemplateLimits? limits = null)
+    public static ChatTemplate? FromGguf(IGgufSource file, TemplateLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(file);
         return file.TryGetString(GgufKeys.ChatTemplate, out var source) ? Parse(source, limits) : null;

@@ -1,0 +1,22 @@
+using Gguf2Qnn.Demo;
+using Gguf2Qnn.Gguf;
+
+namespace Gguf2Qnn.Cli;
+
+/// <summary>The demo model the CLI falls back to when no model is named and ./models holds none.</summary>
+internal static class DemoGguf
+{
+    /// <summary>The demo's shape: qwen2, 2 layers, hidden 128, Q4_0 + F32 tensors, seeded random weights.</summary>
+    public static readonly SyntheticModelSpec Spec = new() { BlockCount = 2, HiddenSize = 128, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 256, WeightType = GgmlType.Q4_0, Seed = 2026 };
+
+    /// <summary>Writes the demo GGUF into the cache folder (<c>demo/demo-qwen2-q4_0.gguf</c>), says so on stderr and returns its path.</summary>
+    public static string Write(CliIO io)
+    {
+        var root = Path.Combine(RunCommand.CacheRoot(), "demo");
+        Directory.CreateDirectory(root);
+        var gguf = Path.Combine(root, "demo-qwen2-q4_0.gguf");
+        SyntheticModel.Write(gguf, Spec);
+        io.Err.WriteLine($"Demo model (qwen2, {Spec.BlockCount} layers, hidden {Spec.HiddenSize}, Q4_0 + F32 tensors, seeded random weights): {gguf}");
+        return gguf;
+    }
+}
