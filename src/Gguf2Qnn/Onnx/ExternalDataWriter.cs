@@ -368,8 +368,9 @@ public sealed partial class ExternalDataWriter : IDisposable
                     RandomAccess.Write(_file, chunk.Span[..chunk.WriteLength], chunk.FileOffset);
                 }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+            catch (Exception e)
             {
+                // Reported to the producer on its next call; later chunks are returned unwritten.
                 _error = e;
             }
             finally
