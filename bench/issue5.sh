@@ -6,7 +6,7 @@
 #
 # Environment: ROUNDS (alternating cp/convert rounds, default 5), BENCH_REPS (bench -r, default 3), THREADS (default 2),
 # COLD=1 (also time cp and convert after dropping the page cache: needs root, slows every other process down a
-# little), HUGEPAGES_AB=1 (also run bench once with GGUF2QNN_HUGEPAGES=0), GGUF2QNN (the binary; default: the Release build).
+# little), HUGEPAGES_AB=1 (also run bench once with GLIBC_TUNABLES=glibc.malloc.hugetlb=1), GGUF2QNN (the binary; default: the Release build).
 # Build first: dotnet build Gguf2Qnn.sln -c Release
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,7 +65,7 @@ echo "== model.onnx.data sha256 $(sha256sum "$DIR/onnx/model.onnx.data" | cut -c
 echo "== bench (load $(load))"
 "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
 if [ "${HUGEPAGES_AB:-0}" = 1 ]; then
-  echo "== bench with GGUF2QNN_HUGEPAGES=0 (load $(load))"
-  GGUF2QNN_HUGEPAGES=0 "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
+  echo "== bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (load $(load))"
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
 fi
 echo "== load average after: $(load)"
