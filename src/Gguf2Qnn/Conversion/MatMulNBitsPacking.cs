@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Gguf2Qnn.Gguf;
 
@@ -35,25 +37,39 @@ public static class MatMulNBitsPacking
     /// order); writes 16·n bytes to <paramref name="b"/> and n scales to <paramref name="scales"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The source is not whole blocks or a destination is too small.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called on ~16 MiB at a time: skip the tier-0/OSR versions
     public static void PackQ4_0(ReadOnlySpan<byte> blocks, Span<byte> b, Span<float> scales)
     {
         int n = CheckSizes(blocks, Q4_0BlockBytes, b, 16, scales);
+        if (Vector128.IsHardwareAccelerated && BitConverter.IsLittleEndian)
+        {
+            // As 8 little-endian pairs u = qs[2j] | qs[2j+1] << 8: output byte j is
+            // (u & 0x0F) | ((u >> 4) & 0xF0) and byte j + 8 is ((u >> 4) & 0x0F) | ((u >> 8) & 0xF0).
+            // CheckSizes bounds every access below: n blocks of 18 source bytes, 16 output bytes and one scale each.
+            ref byte src0 = ref MemoryMarshal.GetReference(blocks);
+            ref byte dst0 = ref MemoryMarshal.GetReference(b);
+            ref float scale0 = ref MemoryMarshal.GetReference(scales);
+            var lowNibbles = Vector128.Create((ushort)0x000F);
+            var highNibbles = Vector128.Create((ushort)0x00F0);
+            for (int blk = 0; blk < n; blk++)
+            {
+                ref byte src = ref Unsafe.Add(ref src0, blk * Q4_0BlockBytes);
+                Unsafe.Add(ref scale0, blk) = (float)Unsafe.ReadUnaligned<Half>(ref src);
+                var u = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 2)).AsUInt16();
+                var low = (u & lowNibbles) | ((u >> 4) & highNibbles);
+                var high = ((u >> 4) & lowNibbles) | ((u >> 8) & highNibbles);
+                Vector128.Narrow(low, high).StoreUnsafe(ref dst0, (nuint)blk * 16);
+            }
+
+            return;
+        }
+
         for (int blk = 0; blk < n; blk++)
         {
             var src = blocks.Slice(blk * Q4_0BlockBytes, Q4_0BlockBytes);
             scales[blk] = (float)BinaryPrimitives.ReadHalfLittleEndian(src);
             var qs = src[2..];
             var dst = b.Slice(blk * 16, 16);
-            if (Vector128.IsHardwareAccelerated)
-            {
-                // As 8 little-endian pairs u = qs[2j] | qs[2j+1] << 8: output byte j is
-                // (u & 0x0F) | ((u >> 4) & 0xF0) and byte j + 8 is ((u >> 4) & 0x0F) | ((u >> 8) & 0xF0).
-                var u = Vector128.Create(qs).AsUInt16();
-                var low = (u & Vector128.Create((ushort)0x000F)) | ((u >> 4) & Vector128.Create((ushort)0x00F0));
-                var high = ((u >> 4) & Vector128.Create((ushort)0x000F)) | ((u >> 8) & Vector128.Create((ushort)0x00F0));
-                Vector128.Narrow(low, high).CopyTo(dst);
-                continue;
-            }
 
             // Weights 0..15 are the low nibbles of qs[0..15], weights 16..31 the high nibbles.
             for (int j = 0; j < 8; j++)

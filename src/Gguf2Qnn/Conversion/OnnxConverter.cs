@@ -61,15 +61,28 @@ public static class OnnxConverter
         var config = ModelConfig.FromGguf(gguf);
         int context = options.ContextLength ?? config.ContextLength;
 
-        // The source hash for conversion.json reads the whole file once more; do it on another core meanwhile.
+        // The source hash for conversion.json reads the whole file once more, and the tokenizer files only need the
+        // metadata: both run on other threads while this one re-packs the weights.
         var sourceHash = Task.Run(() => HashSource(gguf));
+        var artifacts = Task.Run(() =>
+        {
+            GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context, CpuTarget.SharesKvBuffers(config, options)));
+            var written = new List<string>();
+            foreach (var writer in options.ArtifactWriters)
+            {
+                written.AddRange(writer.Write(gguf, config, staging));
+            }
+
+            return written;
+        });
         int total = gguf.Tensors.Count;
         int done = 0;
         progress?.Report(new ConversionProgress("weights", 0, total, null));
 
         List<TensorMapping> mappings;
-        using (var data = new ExternalDataWriter(staging))
+        try
         {
+            using var data = new ExternalDataWriter(staging, ExternalDataWriter.DefaultFileName, ExternalDataWriter.DefaultAlignment, DataWriteMode);
             var graph = new GraphBuilder(config.Architecture + "-decoder", data);
             var weights = new WeightWriter(gguf, graph, options.Weights)
             {
@@ -91,20 +104,38 @@ public static class OnnxConverter
             graph.Save(Path.Combine(staging, ModelFileName));
             mappings = weights.Mappings;
         }
+        finally
+        {
+            // The other threads read the map and write into staging: wait for them before either goes away.
+            WaitQuietly(sourceHash, artifacts);
+        }
 
         progress?.Report(new ConversionProgress("config", total, total, null));
-        GenAiConfig.Write(staging, GenAiConfig.Build(gguf, config, ModelFileName, context, CpuTarget.SharesKvBuffers(config, options)));
-
         var files = new List<string> { ModelFileName, ExternalDataWriter.DefaultFileName, GenAiConfig.FileName };
-        foreach (var writer in options.ArtifactWriters)
-        {
-            files.AddRange(writer.Write(gguf, config, staging));
-        }
+        files.AddRange(artifacts.GetAwaiter().GetResult());
 
         files.Add(ManifestFileName);
         progress?.Report(new ConversionProgress("manifest", total, total, null));
         WriteManifest(Path.Combine(staging, ManifestFileName), gguf, config, options, context, files, mappings, sourceSha256: sourceHash.GetAwaiter().GetResult());
         return new ConversionResult(output, Path.Combine(output, ModelFileName), config, files, mappings);
+    }
+
+    /// <summary>How the cpu target writes model.onnx.data (GGUF2QNN_DATA_WRITE=buffered|direct; direct by default).</summary>
+    internal static ExternalDataWriteMode DataWriteMode { get; } =
+        string.Equals(Environment.GetEnvironmentVariable("GGUF2QNN_DATA_WRITE"), "buffered", StringComparison.OrdinalIgnoreCase)
+            ? ExternalDataWriteMode.Buffered
+            : ExternalDataWriteMode.Direct;
+
+    private static void WaitQuietly(params Task[] tasks)
+    {
+        try
+        {
+            Task.WaitAll(tasks);
+        }
+        catch (AggregateException)
+        {
+            // Observed where the results are read.
+        }
     }
 
     /// <summary>Writes conversion.json; <paramref name="extra"/>'s properties (target-specific records) are added at the top level.</summary>

@@ -324,12 +324,12 @@ internal sealed class WeightWriter(IGgufSource gguf, GraphBuilder graph, WeightF
     {
         int blocksPerRow = k / MatMulNBitsPacking.BlockSize;
         int blob = MatMulNBitsPacking.BlockSize * bits / 8;
-        int rowsPerSlice = parts.Max(p => RowsPerSlice(p.Tensor));
         int rows = parts.Sum(p => p.Rows);
-        var packed = new byte[(long)rowsPerSlice * blocksPerRow * blob];
+        int blockBytes = bits == 4 ? MatMulNBitsPacking.Q4_0BlockBytes : MatMulNBitsPacking.Q8_0BlockBytes;
         var scales = new float[(long)rows * blocksPerRow];
         graph.AddInitializer(dataName, DataType.Uint8, dataDims(blob), sink =>
         {
+            // Packs straight into the sink's buffer (the external-data writer's chunk), whole blocks at a time.
             long first = 0;
             foreach (var (tensor, partRows) in parts)
             {
@@ -338,18 +338,25 @@ internal sealed class WeightWriter(IGgufSource gguf, GraphBuilder graph, WeightF
                 {
                     int count = (int)Math.Min(slice, partRows - row);
                     var src = gguf.GetTensorRows(tensor, row, count);
-                    var dst = packed.AsSpan(0, count * blocksPerRow * blob);
                     var dstScales = scales.AsSpan((int)((first + row) * blocksPerRow), count * blocksPerRow);
-                    if (bits == 4)
+                    int blocks = count * blocksPerRow;
+                    for (int done = 0; done < blocks;)
                     {
-                        MatMulNBitsPacking.PackQ4_0(src, dst, dstScales);
-                    }
-                    else
-                    {
-                        MatMulNBitsPacking.PackQ8_0(src, dst, dstScales);
-                    }
+                        var dst = sink.GetSpan(blob);
+                        int m = Math.Min(blocks - done, dst.Length / blob);
+                        var from = src.Slice(done * blockBytes, m * blockBytes);
+                        if (bits == 4)
+                        {
+                            MatMulNBitsPacking.PackQ4_0(from, dst[..(m * blob)], dstScales.Slice(done, m));
+                        }
+                        else
+                        {
+                            MatMulNBitsPacking.PackQ8_0(from, dst[..(m * blob)], dstScales.Slice(done, m));
+                        }
 
-                    sink.WriteBytes(dst);
+                        sink.Advance(m * blob);
+                        done += m;
+                    }
                 }
 
                 first += partRows;

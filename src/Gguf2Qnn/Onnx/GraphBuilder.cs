@@ -207,6 +207,14 @@ public sealed class GraphBuilder
             inner.WriteBytes(bytes);
             Written += bytes.Length;
         }
+
+        public override Span<byte> GetSpan(int minimumBytes) => inner.GetSpan(minimumBytes);
+
+        public override void Advance(int count)
+        {
+            inner.Advance(count);
+            Written += count;
+        }
     }
 
     /// <summary>Adds a small int64 constant initializer of the given shape.</summary>

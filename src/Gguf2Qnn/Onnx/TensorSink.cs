@@ -11,6 +11,8 @@ public abstract class TensorSink
     /// <summary>Bytes received so far.</summary>
     public long Written { get; protected set; }
 
+    private byte[]? _scratch;
+
     /// <summary>Appends raw bytes.</summary>
     public abstract void WriteBytes(ReadOnlySpan<byte> bytes);
 
@@ -20,6 +22,32 @@ public abstract class TensorSink
     {
         EnsureLittleEndian();
         WriteBytes(MemoryMarshal.AsBytes(values));
+    }
+
+    /// <summary>
+    /// Returns a buffer of at least <paramref name="minimumBytes"/> bytes to fill in place (no copy where the sink can
+    /// hand out its own memory); then call <see cref="Advance"/> with the number of bytes filled, before any other
+    /// call on this sink. The span may be longer than asked for; its contents are unspecified.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minimumBytes"/> is below 1.</exception>
+    public virtual Span<byte> GetSpan(int minimumBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(minimumBytes, 1);
+        if (_scratch is null || _scratch.Length < minimumBytes)
+        {
+            _scratch = new byte[Math.Max(minimumBytes, 64 << 10)];
+        }
+
+        return _scratch;
+    }
+
+    /// <summary>Commits the first <paramref name="count"/> bytes of the span the last <see cref="GetSpan"/> returned.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative or beyond that span.</exception>
+    public virtual void Advance(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _scratch?.Length ?? 0);
+        WriteBytes(_scratch.AsSpan(0, count));
     }
 
     internal static void EnsureLittleEndian()

@@ -39,6 +39,67 @@ public class ExternalDataWriterTests
         Assert.Equal(3f, BitConverter.ToSingle(file, 64 + 8));
     }
 
+    // Tensors larger than a write chunk, a flush in the middle (with direct I/O the padded tail block is written again
+    // later), bytes filled in place through GetSpan/Advance: the file must hold exactly the tensors and zero padding.
+    [Theory]
+    [InlineData(ExternalDataWriteMode.Buffered)]
+    [InlineData(ExternalDataWriteMode.Direct)]
+    public void ChunkedWritesAcrossFlushesGiveTheSameBytes(ExternalDataWriteMode mode)
+    {
+        string dir = TestPaths.NewTempDir("extdata");
+        var rng = new Random(5);
+        var big = new byte[ExternalDataWriter.ChunkBytes + 123_457];
+        rng.NextBytes(big);
+        var small = new byte[5001];
+        rng.NextBytes(small);
+        var expected = new MemoryStream();
+        long Expect(ReadOnlySpan<byte> bytes)
+        {
+            expected.Write(new byte[(64 - (expected.Length % 64)) % 64]);
+            long offset = expected.Length;
+            expected.Write(bytes);
+            return offset;
+        }
+
+        TensorProto c;
+        long cOffset;
+        using (var writer = new ExternalDataWriter(dir, ExternalDataWriter.DefaultFileName, ExternalDataWriter.DefaultAlignment, mode))
+        {
+            writer.Write("a", DataType.Uint8, [3], [7, 8, 9]);
+            Expect([7, 8, 9]);
+            var sink = writer.BeginTensor("b", DataType.Uint8, [big.Length]);
+            for (int at = 0; at < big.Length;)
+            {
+                int n = Math.Min(big.Length - at, 1_000_003);
+                sink.WriteBytes(big.AsSpan(at, n));
+                at += n;
+            }
+
+            writer.EndTensor();
+            Expect(big);
+            writer.Flush();
+            Assert.Equal(expected.Length, new FileInfo(writer.FullPath).Length);
+
+            sink = writer.BeginTensor("c", DataType.Uint8, [small.Length]);
+            for (int at = 0; at < small.Length;)
+            {
+                var span = sink.GetSpan(16);
+                int n = Math.Min(small.Length - at, Math.Min(span.Length, 1000));
+                small.AsSpan(at, n).CopyTo(span);
+                sink.Advance(n);
+                at += n;
+            }
+
+            c = writer.EndTensor();
+            cOffset = Expect(small);
+            writer.Write("d", DataType.Uint8, [big.Length], big);
+            Expect(big);
+        }
+
+        Assert.Equal(cOffset.ToString(System.Globalization.CultureInfo.InvariantCulture), Entry(c, "offset"));
+        Assert.True(expected.ToArray().AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, ExternalDataWriter.DefaultFileName))));
+    }
+
     [Fact]
     public void WrongByteCountIsRejected()
     {
