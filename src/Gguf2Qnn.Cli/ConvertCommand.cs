@@ -37,10 +37,7 @@ internal static class ConvertCommand
             if (dir is null)
             {
                 dir = io.InWorkingDirectory(ModelDiscovery.Stem(gguf) + "-" + p.GetValue(target));
-                if (!p.GetValue(json))
-                {
-                    io.Err.WriteLine($"No -o given: writing {dir}");
-                }
+                io.Err.WriteLine($"No -o given: writing {dir}"); // kept with --json: it says what was chosen for the user
 
             }
 
