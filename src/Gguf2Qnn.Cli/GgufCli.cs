@@ -84,7 +84,8 @@ public static class GgufCli
 
     private static string OneLine(Exception ex)
     {
-        var msg = ex.Message.ReplaceLineEndings(" ");
+        // ArgumentException's Message appends " (Parameter 'name')" (and "Actual value was …"): .NET's words, not the user's.
+        var msg = (ex is ArgumentException { ParamName: not null } ? ex.Message.Split(" (Parameter '")[0] : ex.Message).ReplaceLineEndings(" ").Trim();
         return ex is GgufFormatException { Offset: >= 0 } g ? $"{msg} (field '{g.Field}', byte {g.Offset})" : msg;
     }
 }

@@ -12,8 +12,10 @@ public sealed class OutputFolderException(string message, string path) : IOExcep
 
 /// <summary>
 /// Decides whether a conversion may replace its output folder: a missing or empty folder, or a previous conversion
-/// output (it has <c>conversion.json</c>), may be replaced; any other folder only with force. A folder that holds the
-/// source GGUF (or a file in place of the folder) is never replaced.
+/// output that holds nothing but the files its <c>conversion.json</c> lists, may be replaced; any other folder only
+/// with force. Never replaced, even with force: a folder that holds the source GGUF, a file in place of the folder, a
+/// file-system root, the user's home folder or the current folder (or a folder above either), and a folder with a
+/// <c>.git</c> entry.
 /// </summary>
 internal static class OutputFolderGuard
 {
@@ -33,23 +35,93 @@ internal static class OutputFolderGuard
             throw new OutputFolderException($"'{output}' holds the source GGUF '{gguf}', which converting into it would delete; choose an empty or new folder.", dir);
         }
 
-        if (force || !Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
+        if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
         {
             return;
         }
 
-        if (!File.Exists(System.IO.Path.Combine(dir, OnnxConverter.ManifestFileName)))
+        if (IsProtected(dir) is { } why)
         {
-            throw new OutputFolderException($"'{output}' exists and holds files that are not a conversion output; choose an empty or new folder (or --force to replace it).", dir);
+            throw new OutputFolderException($"'{output}' is {why}; converting into it would delete it. Choose an empty or new folder.", dir);
+        }
+
+        if (force)
+        {
+            return;
+        }
+
+        var foreign = ForeignEntries(dir);
+        if (foreign.Count > 0)
+        {
+            string what = File.Exists(System.IO.Path.Combine(dir, OnnxConverter.ManifestFileName))
+                ? $"an earlier conversion output with other files in it ({string.Join(", ", foreign.Take(3))}{(foreign.Count > 3 ? ", …" : string.Empty)})"
+                : "a folder that holds files that are not a conversion output";
+            throw new OutputFolderException($"'{output}' is {what}; choose an empty or new folder (or --force to replace it, deleting everything in it).", dir);
         }
     }
 
+    // Why a non-empty folder must never be replaced, or null.
+    private static string? IsProtected(string dir)
+    {
+        if (System.IO.Path.GetPathRoot(dir) is { } root && string.Equals(System.IO.Path.TrimEndingDirectorySeparator(root), dir, Comparison))
+        {
+            return "a file-system root";
+        }
+
+        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (!string.IsNullOrEmpty(home) && (IsSameOrInside(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(home)), dir)))
+        {
+            return "your home folder or a folder above it";
+        }
+
+        if (IsSameOrInside(System.IO.Path.TrimEndingDirectorySeparator(Directory.GetCurrentDirectory()), dir))
+        {
+            return "the current folder or a folder above it";
+        }
+
+        return Directory.Exists(System.IO.Path.Combine(dir, ".git")) || File.Exists(System.IO.Path.Combine(dir, ".git"))
+            ? "a git working tree (it has .git)"
+            : null;
+    }
+
+    // The entries of `dir` that its conversion.json does not list (everything, when there is no readable manifest).
+    private static List<string> ForeignEntries(string dir)
+    {
+        var listed = new HashSet<string>(StringComparer.Ordinal) { OnnxConverter.ManifestFileName };
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(System.IO.Path.Combine(dir, OnnxConverter.ManifestFileName)));
+            foreach (var f in doc.RootElement.GetProperty("files").EnumerateArray())
+            {
+                if (f.GetString() is { } name)
+                {
+                    listed.Add(name);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            listed.Clear();
+        }
+
+        return Directory.EnumerateFileSystemEntries(dir)
+            .Select(e => System.IO.Path.GetFileName(e))
+            .Where(name => !listed.Contains(name) || Directory.Exists(System.IO.Path.Combine(dir, name)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    private static StringComparison Comparison =>
+        OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+
     // True when `file` lies in `dir` or below it (paths compared as the file system does: case-insensitively on
     // Windows and macOS).
-    private static bool IsInside(string file, string dir)
+    private static bool IsInside(string file, string dir) => IsSameOrInside(file, dir);
+
+    // True when `path` is `dir` or lies below it.
+    private static bool IsSameOrInside(string path, string dir)
     {
-        var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         string prefix = dir + System.IO.Path.DirectorySeparatorChar;
-        return file.StartsWith(prefix, comparison) || string.Equals(file, dir, comparison);
+        return path.StartsWith(prefix, Comparison) || string.Equals(path, dir, Comparison);
     }
 }

@@ -4,8 +4,9 @@ using Xunit;
 namespace Gguf2Qnn.Tests.Cli;
 
 /// <summary>
-/// <c>convert -o DIR</c> replaces DIR only when it is empty or a previous conversion output (or with --force), and
-/// never when DIR holds the source GGUF: a refused folder is left exactly as it was (exit code 2).
+/// <c>convert -o DIR</c> replaces DIR only when it is empty or a previous conversion output holding only the files its
+/// conversion.json lists (or with --force), and never when DIR holds the source GGUF, is a git working tree, or is the
+/// current folder or above it: a refused folder is left exactly as it was (exit code 2).
 /// </summary>
 [Trait("Category", "Cli")]
 public sealed class ConvertOutputFolderTests
@@ -20,7 +21,7 @@ public sealed class ConvertOutputFolderTests
         var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir);
 
         Assert.Equal(GgufCli.BadInput, code);
-        Assert.Contains("exists and holds files that are not a conversion output; choose an empty or new folder (or --force to replace it)", err, StringComparison.Ordinal);
+        Assert.Contains("is a folder that holds files that are not a conversion output; choose an empty or new folder (or --force to replace it", err, StringComparison.Ordinal);
         Assert.Equal(["notes.txt", "sub"], Directory.GetFileSystemEntries(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal("mine", File.ReadAllText(Path.Combine(dir, "notes.txt")));
         Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(dir)!, "." + Path.GetFileName(dir) + ".tmp-*"));
@@ -45,13 +46,60 @@ public sealed class ConvertOutputFolderTests
         var dir = TestPaths.NewTempDir("convert-again"); // exists, empty
         var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir);
         Assert.True(code == GgufCli.Success, err);
-        File.WriteAllText(Path.Combine(dir, "stale.txt"), "from an older conversion");
+        var stamp = File.GetLastWriteTimeUtc(Path.Combine(dir, "model.onnx"));
+        Thread.Sleep(20);
 
         (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir);
 
         Assert.True(code == GgufCli.Success, err);
-        Assert.True(File.Exists(Path.Combine(dir, "model.onnx")));
-        Assert.False(File.Exists(Path.Combine(dir, "stale.txt")));
+        Assert.True(File.GetLastWriteTimeUtc(Path.Combine(dir, "model.onnx")) > stamp);
+    }
+
+    [Fact]
+    public void PreviousOutputWithAFileOfTheUsersIsRefusedAndLeftAlone()
+    {
+        // The second README walk: notes added to an earlier output folder were deleted by the next conversion.
+        var dir = TestPaths.NewTempDir("convert-again-notes");
+        var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir);
+        Assert.True(code == GgufCli.Success, err);
+        File.WriteAllText(Path.Combine(dir, "README.txt"), "mine");
+        Directory.CreateDirectory(Path.Combine(dir, "sub"));
+
+        (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir);
+
+        Assert.Equal(GgufCli.BadInput, code);
+        Assert.Contains("earlier conversion output with other files in it (README.txt, sub)", err, StringComparison.Ordinal);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(dir, "README.txt")));
+        Assert.True(Directory.Exists(Path.Combine(dir, "sub")));
+    }
+
+    [Fact]
+    public void AGitWorkingTreeIsRefusedEvenWithForce()
+    {
+        var dir = TestPaths.NewTempDir("convert-git");
+        Directory.CreateDirectory(Path.Combine(dir, ".git"));
+        File.WriteAllText(Path.Combine(dir, "a.cs"), "class A {}");
+
+        var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir, "--force");
+
+        Assert.Equal(GgufCli.BadInput, code);
+        Assert.Contains("a git working tree", err, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(dir, "a.cs")));
+    }
+
+    [Fact]
+    public void TheCurrentFolderAndTheFoldersAboveItAreRefusedEvenWithForce()
+    {
+        // Through CliIO's working directory would not do: the guard protects the process's real current folder.
+        var cwd = Directory.GetCurrentDirectory();
+        foreach (var dir in new[] { cwd, Path.GetDirectoryName(cwd)! })
+        {
+            var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir, "--force");
+            Assert.Equal(GgufCli.BadInput, code);
+            Assert.Contains("would delete it", err, StringComparison.Ordinal);
+        }
+
+        Assert.True(Directory.Exists(cwd));
     }
 
     [Theory]

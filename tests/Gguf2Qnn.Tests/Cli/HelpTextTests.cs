@@ -23,6 +23,14 @@ public sealed class HelpTextTests
         Assert.Contains("--force", help, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void BadOptionValuesGiveTheSentenceWithoutDotNetsParameterSuffix()
+    {
+        var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", Path.Combine(TestPaths.NewTempDir("bad-level"), "out"), "--accuracy-level", "9");
+        Assert.Equal(GgufCli.BadInput, code);
+        Assert.Equal("gguf2qnn: MatMulNBits accuracy_level is 0..4.", err.Trim());
+    }
+
     [Theory]
     [InlineData("cuda")]
     [InlineData("dml")]

@@ -73,7 +73,7 @@ public class OnnxConverterTests
         string output = Path.Combine(TestPaths.NewTempDir("convert"), "out");
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "stale.txt"), "old");
-        File.WriteAllText(Path.Combine(output, OnnxConverter.ManifestFileName), "{}"); // a previous conversion's folder
+        File.WriteAllText(Path.Combine(output, OnnxConverter.ManifestFileName), """{"files":["stale.txt"]}"""); // a previous conversion's folder
         var writer = new NoteWriter();
 
         var result = OnnxConverter.Convert(new ConvertOptions
