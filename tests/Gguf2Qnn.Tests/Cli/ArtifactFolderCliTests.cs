@@ -1,6 +1,7 @@
 using Gguf2Qnn.Cli;
 using Gguf2Qnn.Tests.EndToEnd;
 using Xunit;
+using static Gguf2Qnn.Tests.Cli.CliRun;
 
 namespace Gguf2Qnn.Tests.Cli;
 
@@ -79,13 +80,5 @@ public sealed class ArtifactFolderCliTests(ConvertedModelsFixture models) : ICla
         var (code, _, err) = Run("check-qnn", onnx);
         Assert.Equal(GgufCli.WorkFailed, code);
         Assert.StartsWith("this folder was converted with --target cpu; convert with --target qnn for the NPU" + Environment.NewLine, err, StringComparison.Ordinal);
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = GgufCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
     }
 }

@@ -1,5 +1,6 @@
 using Gguf2Qnn.Cli;
 using Xunit;
+using static Gguf2Qnn.Tests.Cli.CliRun;
 
 namespace Gguf2Qnn.Tests.Cli;
 
@@ -134,13 +135,5 @@ public sealed class ConvertOutputFolderTests
 
         Assert.Equal(GgufCli.BadInput, code);
         Assert.True(File.Exists(gguf));
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = GgufCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
     }
 }

@@ -1,5 +1,6 @@
 using Gguf2Qnn.Cli;
 using Xunit;
+using static Gguf2Qnn.Tests.Cli.CliRun;
 
 namespace Gguf2Qnn.Tests.Cli;
 
@@ -44,13 +45,5 @@ public sealed class HelpTextTests
         var (code, _, err) = Run("run", TestPaths.Stories260K, "--ep", ep, "-n", "1");
         Assert.Equal(GgufCli.WorkFailed, code);
         Assert.StartsWith($"gguf2qnn: --ep {ep}: not in this build", err, StringComparison.Ordinal);
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = GgufCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
     }
 }

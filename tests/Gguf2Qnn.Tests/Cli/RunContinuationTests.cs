@@ -3,6 +3,7 @@ using Gguf2Qnn.Cli;
 using Gguf2Qnn.Reference;
 using Gguf2Qnn.Tests.EndToEnd;
 using Xunit;
+using static Gguf2Qnn.Tests.Cli.CliRun;
 
 namespace Gguf2Qnn.Tests.Cli;
 
@@ -40,13 +41,5 @@ public sealed class RunContinuationTests(ConvertedModelsFixture models) : IClass
         (code, string stdout, err) = Run("run", onnx, "--prompt", prompt, "-n", "4", "--greedy");
         Assert.True(code == 0, err);
         Assert.Equal(prompt + continuation + "\n", stdout.ReplaceLineEndings("\n"));
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = GgufCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
     }
 }

@@ -1,5 +1,6 @@
 using Gguf2Qnn.Cli;
 using Xunit;
+using static Gguf2Qnn.Tests.Cli.CliRun;
 
 namespace Gguf2Qnn.Tests.EndToEnd;
 
@@ -45,13 +46,5 @@ public sealed class CliTests
         using var doc = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.Equal(48, doc.RootElement.GetProperty("tensor_count").GetInt32());
         Assert.Equal("llama", doc.RootElement.GetProperty("metadata").GetProperty("general.architecture").GetString());
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = GgufCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Gguf2Qnn.Cli;
 using Gguf2Qnn.Gguf;
 using Xunit;
+using static Gguf2Qnn.Tests.Cli.CliRun;
 
 namespace Gguf2Qnn.Tests.EndToEnd;
 
@@ -114,13 +115,5 @@ public sealed class InspectCommandTests
         var (code, _, err) = Run("inspect", path);
         Assert.Equal(2, code);
         Assert.Contains("byte", err, StringComparison.Ordinal);
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var code = GgufCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
     }
 }
