@@ -30,7 +30,7 @@ internal static class OutputFolderGuard
             throw new OutputFolderException($"'{output}' exists and is a file, not a folder; choose an empty or new folder.", dir);
         }
 
-        if (IsInside(source, dir))
+        if (IsSameOrInside(source, dir))
         {
             throw new OutputFolderException($"'{output}' holds the source GGUF '{gguf}', which converting into it would delete; choose an empty or new folder.", dir);
         }
@@ -114,11 +114,8 @@ internal static class OutputFolderGuard
     private static StringComparison Comparison =>
         OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
 
-    // True when `file` lies in `dir` or below it (paths compared as the file system does: case-insensitively on
+    // True when `path` is `dir` or lies below it (paths compared as the file system does: case-insensitively on
     // Windows and macOS).
-    private static bool IsInside(string file, string dir) => IsSameOrInside(file, dir);
-
-    // True when `path` is `dir` or lies below it.
     private static bool IsSameOrInside(string path, string dir)
     {
         string prefix = dir + System.IO.Path.DirectorySeparatorChar;
