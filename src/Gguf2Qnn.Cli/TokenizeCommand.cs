@@ -43,13 +43,17 @@ internal static class TokenizeCommand
         var model = new Argument<string>("MODEL") { Description = "A .gguf file or an artifact folder written by convert." };
         var ids = new Argument<string[]>("IDS") { Description = "Token ids, separated by commas or spaces (one or several arguments; a JSON array works too).", Arity = ArgumentArity.OneOrMore };
         var special = new Option<bool>("--special") { Description = "Write special/control tokens as their text instead of nothing (llama.cpp unparse_special)." };
-        var cmd = new Command("detokenize", "Print the text of token ids.") { model, ids, special };
+        var json = new Option<bool>("--json") { Description = "Print {\"ids\":[…],\"text\":\"…\"}." };
+        var cmd = new Command("detokenize", "Print the text of token ids.") { model, ids, special, json };
         cmd.SetAction(p =>
         {
             using var file = OpenTokenizerGguf(p.GetValue(model)!);
             var tokenizer = GgufTokenizer.Create(file);
             var parsed = ParseIds(p.GetValue(ids)!, tokenizer.VocabSize);
-            io.Out.WriteLine(tokenizer.Decode(parsed, p.GetValue(special)));
+            var text = tokenizer.Decode(parsed, p.GetValue(special));
+            io.Out.WriteLine(p.GetValue(json)
+                ? new System.Text.Json.Nodes.JsonObject { ["ids"] = new System.Text.Json.Nodes.JsonArray(parsed.Select(i => (System.Text.Json.Nodes.JsonNode)i).ToArray()), ["text"] = text }.ToJsonString()
+                : text);
             return GgufCli.Success;
         });
         return cmd;

@@ -84,6 +84,9 @@ public sealed class TokenizeCommandTests(StoriesModelFixture fixture)
             Assert.Equal(Model.Detokenize(ids) + "\n", Run("detokenize", TestPaths.Stories260K, comma));
             Assert.Equal(Model.Detokenize(ids) + "\n", Run(["detokenize", TestPaths.Stories260K, .. ids.Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))]));
             Assert.Equal(Model.Detokenize(ids, unparseSpecial: true) + "\n", Run("detokenize", TestPaths.Stories260K, spaced, "--special"));
+            using var json = JsonDocument.Parse(Run("detokenize", TestPaths.Stories260K, comma, "--json"));
+            Assert.Equal(Model.Detokenize(ids), json.RootElement.GetProperty("text").GetString());
+            Assert.Equal(ids, json.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
         }
     }
 
