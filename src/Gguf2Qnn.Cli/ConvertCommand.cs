@@ -42,13 +42,14 @@ internal static class ConvertCommand
             }
 
             bool quiet = p.GetValue(json);
+            WarnPastTrainedContext(io, gguf, p.GetValue(context));
             if (p.GetValue(target) == "qnn")
             {
                 return ConvertQnn(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(context), p.GetValue(prefill), p.GetValue(parts)!, p.GetValue(soc), p.GetValue(fallback),
                     p.GetValue(activations) switch { "fp16" => QnnActivations.Float16, "uint16" => QnnActivations.Uint16, _ => QnnActivations.Float32 }, p.GetValue(calibration), quiet, p.GetValue(force));
             }
 
-            var result = Convert(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy), quiet, p.GetValue(force));
+            var result = Convert(io, gguf, dir, ParseWeights(p.GetValue(weights)!), p.GetValue(accuracy), quiet, p.GetValue(force), p.GetValue(context));
             Report(io, result.OutputDirectory, "cpu", quiet);
             return GgufCli.Success;
         });
@@ -110,7 +111,7 @@ internal static class ConvertCommand
     /// <summary>Converts <paramref name="gguf"/> into <paramref name="outputDir"/>, adding the tokenizer files, with
     /// <see cref="CliProgress"/> on stderr (none when <paramref name="quiet"/>); <paramref name="force"/>: replace a
     /// folder that is not a conversion output (<see cref="ConvertOptions.ReplaceOutput"/>).</summary>
-    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null, bool quiet = false, bool force = false)
+    internal static ConversionResult Convert(CliIO io, string gguf, string outputDir, WeightFormat weights, int? accuracyLevel = null, bool quiet = false, bool force = false, int? context = null)
     {
         var options = new ConvertOptions
         {
@@ -118,6 +119,7 @@ internal static class ConvertCommand
             OutputDirectory = outputDir,
             Weights = weights,
             ReplaceOutput = force,
+            ContextLength = context,
         };
         if (accuracyLevel is { } level)
         {
@@ -125,6 +127,22 @@ internal static class ConvertCommand
         }
 
         return CliProgress.Run(io, "convert", quiet, p => OnnxConverter.Convert(options, p.ForConversion()));
+    }
+
+    /// <summary>One warning line when <c>--context</c> asks for more positions than the GGUF's <c>{arch}.context_length</c>.</summary>
+    private static void WarnPastTrainedContext(CliIO io, string gguf, int? context)
+    {
+        if (context is not { } n || !File.Exists(gguf))
+        {
+            return;
+        }
+
+        using var model = Gguf.GgufModel.Open(gguf);
+        int trained = Architectures.ModelConfig.FromGguf(model).ContextLength;
+        if (n > trained)
+        {
+            io.Err.WriteLine($"warning: --context {n} is more than the model's context_length {trained}; positions past {trained} were not trained.");
+        }
     }
 
     /// <summary>The artifact list: on stderr, or with <paramref name="json"/> as one JSON object on stdout.</summary>
