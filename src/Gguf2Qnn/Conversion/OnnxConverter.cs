@@ -31,7 +31,8 @@ public static class OnnxConverter
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        string output = Path.GetFullPath(options.OutputDirectory);
+        // Without the trailing separator (`-o out/`) the parent would be out itself and the staging folder inside it.
+        string output = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.OutputDirectory));
         string parent = Path.GetDirectoryName(output) ?? throw new ArgumentException("The output folder needs a parent folder.", nameof(options));
         Directory.CreateDirectory(parent);
         string staging = Path.Combine(parent, "." + Path.GetFileName(output) + ".tmp-" + Guid.NewGuid().ToString("N")[..8]);

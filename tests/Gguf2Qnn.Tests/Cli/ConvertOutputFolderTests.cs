@@ -136,4 +136,44 @@ public sealed class ConvertOutputFolderTests
         Assert.Equal(GgufCli.BadInput, code);
         Assert.True(File.Exists(gguf));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ATrailingSeparatorNamesTheSameFolder(bool exists)
+    {
+        // `-o out/` (what shell completion types): the output is out itself, not a staging folder inside it.
+        var parent = TestPaths.NewTempDir("convert-trailing");
+        var dir = Path.Combine(parent, "out");
+        if (exists)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", dir + Path.DirectorySeparatorChar);
+
+        Assert.True(code == GgufCli.Success, err);
+        Assert.True(File.Exists(Path.Combine(dir, "conversion.json")));
+        Assert.Equal(["out"], Directory.GetFileSystemEntries(parent).Select(Path.GetFileName));
+        Assert.DoesNotContain(Directory.GetFileSystemEntries(dir), e => Path.GetFileName(e).StartsWith('.'));
+    }
+
+    [Fact]
+    public void ForceOnASymlinkedOutputFolderNeverDeletesWhatTheLinkPointsTo()
+    {
+        var parent = TestPaths.NewTempDir("convert-symlink");
+        var target = Path.Combine(parent, "real");
+        Directory.CreateDirectory(target);
+        File.WriteAllText(Path.Combine(target, "notes.txt"), "mine");
+        var link = Path.Combine(parent, "out");
+        Directory.CreateSymbolicLink(link, target);
+
+        var (code, _, err) = Run("convert", TestPaths.Stories260K, "-o", link, "--force");
+
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(target, "notes.txt")));
+        if (code == GgufCli.Success)
+        {
+            Assert.True(File.Exists(Path.Combine(link, "conversion.json")), err);
+        }
+    }
 }
