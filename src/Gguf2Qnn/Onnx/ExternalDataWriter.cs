@@ -53,6 +53,7 @@ public sealed partial class ExternalDataWriter : IDisposable
     private long _length;
     private long _onFile;
     private volatile Exception? _error;
+    private bool _errorReported;
     private bool _disposed;
     private TensorProto? _open;
     private long _openOffset;
@@ -116,6 +117,9 @@ public sealed partial class ExternalDataWriter : IDisposable
 
     /// <summary>Whether the file was opened for direct I/O (see remarks).</summary>
     public bool Direct { get; }
+
+    /// <summary>Whether a background write has failed (whether or not a call has reported it yet).</summary>
+    internal bool WriteFailed => _error is not null;
 
     /// <summary>Bytes written so far (including padding), whether or not they have reached the file yet.</summary>
     public long Length => _length;
@@ -189,7 +193,8 @@ public sealed partial class ExternalDataWriter : IDisposable
     }
 
     /// <summary>Writes what is still buffered (without fsync; call <see cref="Flush"/> for that) and closes the file.</summary>
-    /// <exception cref="IOException">Writing the last bytes failed.</exception>
+    /// <exception cref="IOException">Writing the last bytes failed, or an earlier background write failed and no
+    /// call since has reported it.</exception>
     public void Dispose()
     {
         if (_disposed)
@@ -199,8 +204,9 @@ public sealed partial class ExternalDataWriter : IDisposable
 
         try
         {
-            if (_error is null)
+            if (_error is null || !_errorReported)
             {
+                // Drain reports a failure no call has reported yet (the file is short: the caller must not use it).
                 Drain();
             }
         }
@@ -353,6 +359,7 @@ public sealed partial class ExternalDataWriter : IDisposable
     {
         if (_error is { } e)
         {
+            _errorReported = true;
             throw new IOException($"Writing '{FullPath}' failed: {e.Message}", e);
         }
     }

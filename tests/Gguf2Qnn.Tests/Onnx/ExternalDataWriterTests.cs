@@ -141,4 +141,23 @@ public class ExternalDataWriterTests
         Assert.Equal("past_key_values.12.value", OnnxNames.PastValue(12));
         Assert.Equal("present.0.key", OnnxNames.PresentKey(0));
     }
+
+    [Fact]
+    public void ABackgroundWriteFailureThatNoCallReportedMakesDisposeThrow()
+    {
+        // /dev/full refuses every write (ENOSPC); a Linux device, so the check runs where the tests run (Linux only).
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var writer = new ExternalDataWriter("/dev", "full");
+        writer.Write("a", DataType.Uint8, [ExternalDataWriter.ChunkBytes], new byte[ExternalDataWriter.ChunkBytes]); // one full chunk goes to the writer thread
+        Assert.True(SpinWait.SpinUntil(() => writer.WriteFailed, TimeSpan.FromSeconds(10)));
+
+        // Before the fix Dispose skipped its drain once the error was recorded and returned quietly: a short file
+        // looked complete to a caller that relies on Dispose (the documented contract) instead of Flush.
+        Assert.Throws<IOException>(writer.Dispose);
+        writer.Dispose(); // a second Dispose is a no-op
+    }
 }
