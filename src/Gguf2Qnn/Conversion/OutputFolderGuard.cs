@@ -20,8 +20,12 @@ public sealed class OutputFolderException(string message, string path) : IOExcep
 internal static class OutputFolderGuard
 {
     /// <summary>Throws when <paramref name="output"/> may not be replaced by a conversion of <paramref name="gguf"/>.</summary>
+    /// <param name="gguf">The source GGUF.</param>
+    /// <param name="output">The output folder (relative to the process's current folder).</param>
+    /// <param name="force">Replace a folder that is not a conversion output.</param>
+    /// <param name="currentDirectory">The current folder to protect; null: the process's (tests pass their own).</param>
     /// <exception cref="OutputFolderException">See the class summary.</exception>
-    public static void Check(string gguf, string output, bool force)
+    public static void Check(string gguf, string output, bool force, string? currentDirectory = null)
     {
         string dir = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(output));
         string source = System.IO.Path.GetFullPath(gguf);
@@ -35,14 +39,20 @@ internal static class OutputFolderGuard
             throw new OutputFolderException($"'{output}' holds the source GGUF '{gguf}', which converting into it would delete; choose an empty or new folder.", dir);
         }
 
-        if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
+        if (!Directory.Exists(dir))
         {
             return;
         }
 
-        if (IsProtected(dir) is { } why)
+        // Also when empty: replacing the current folder leaves the shell in a deleted folder, where the output is not.
+        if (IsProtected(dir, currentDirectory ?? Directory.GetCurrentDirectory()) is { } why)
         {
             throw new OutputFolderException($"'{output}' is {why}; converting into it would delete it. Choose an empty or new folder.", dir);
+        }
+
+        if (!Directory.EnumerateFileSystemEntries(dir).Any())
+        {
+            return;
         }
 
         if (force)
@@ -61,7 +71,7 @@ internal static class OutputFolderGuard
     }
 
     // Why a non-empty folder must never be replaced, or null.
-    private static string? IsProtected(string dir)
+    private static string? IsProtected(string dir, string currentDirectory)
     {
         if (System.IO.Path.GetPathRoot(dir) is { } root && string.Equals(System.IO.Path.TrimEndingDirectorySeparator(root), dir, Comparison))
         {
@@ -74,7 +84,7 @@ internal static class OutputFolderGuard
             return "your home folder or a folder above it";
         }
 
-        if (IsSameOrInside(System.IO.Path.TrimEndingDirectorySeparator(Directory.GetCurrentDirectory()), dir))
+        if (IsSameOrInside(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(currentDirectory)), dir))
         {
             return "the current folder or a folder above it";
         }

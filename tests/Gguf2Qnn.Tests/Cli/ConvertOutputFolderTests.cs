@@ -176,4 +176,17 @@ public sealed class ConvertOutputFolderTests
             Assert.True(File.Exists(Path.Combine(link, "conversion.json")), err);
         }
     }
+
+    [Fact]
+    public void AnEmptyCurrentFolderIsRefusedToo()
+    {
+        // `convert x.gguf -o .` in an empty folder renamed the shell's folder away: the shell was left in a deleted folder.
+        var cwd = TestPaths.NewTempDir("convert-empty-cwd");
+
+        var e = Assert.Throws<Gguf2Qnn.Conversion.OutputFolderException>(() =>
+            Gguf2Qnn.Conversion.OutputFolderGuard.Check(TestPaths.Stories260K, cwd + Path.DirectorySeparatorChar + ".", force: true, currentDirectory: cwd));
+
+        Assert.Contains("the current folder", e.Message, StringComparison.Ordinal);
+        Gguf2Qnn.Conversion.OutputFolderGuard.Check(TestPaths.Stories260K, Path.Combine(cwd, "new"), force: false, currentDirectory: cwd); // below it: fine
+    }
 }
