@@ -21,6 +21,8 @@ namespace Gguf2Qnn.Runtime;
 /// prompt and is capped at <see cref="ContextLength"/>; sampled runs use GenAI's own sampler and random generator
 /// (std::mt19937 seeded with <see cref="GenerationOptions.Seed"/>), so only greedy runs are comparable token for
 /// token with our engine.</para>
+/// <para>After <see cref="Dispose"/> every method throws <see cref="ObjectDisposedException"/> (GenAI's native objects are
+/// gone; calling into them would crash the process), also an enumeration of <see cref="Generate"/> still in progress.</para>
 /// </remarks>
 public sealed class GenAiGenerator : IDisposable
 {
@@ -29,6 +31,7 @@ public sealed class GenAiGenerator : IDisposable
     private readonly Tokenizer _tokenizer;
     private readonly int[] _eosTokenIds;
     private readonly int? _bosTokenId;
+    private bool _disposed;
 
     private GenAiGenerator(string artifactDir, Config config, Model model, Tokenizer tokenizer, JsonNode modelNode)
     {
@@ -132,6 +135,7 @@ public sealed class GenAiGenerator : IDisposable
     public int[] Encode(string text, bool addSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(text);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (!addSpecialTokens)
         {
             _tokenizer.UpdateOptions(new Dictionary<string, string> { ["add_special_tokens"] = "false" });
@@ -162,10 +166,18 @@ public sealed class GenAiGenerator : IDisposable
     }
 
     /// <summary>Text of <paramref name="ids"/> by GenAI's tokenizer (special tokens skipped, GenAI's default).</summary>
-    public string Decode(ReadOnlySpan<int> ids) => _tokenizer.Decode(ids);
+    public string Decode(ReadOnlySpan<int> ids)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _tokenizer.Decode(ids);
+    }
 
     /// <summary>A streaming decoder: one text piece per id (empty while a UTF-8 character is incomplete).</summary>
-    public TokenizerStream CreateStreamDecoder() => _tokenizer.CreateStream();
+    public TokenizerStream CreateStreamDecoder()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _tokenizer.CreateStream();
+    }
 
     /// <summary>
     /// Renders <paramref name="messages"/> with GenAI's chat-template engine (onnxruntime-extensions): the template
@@ -176,6 +188,7 @@ public sealed class GenAiGenerator : IDisposable
     public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, string? template = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var array = new JsonArray(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray());
         return _tokenizer.ApplyChatTemplate(template, array.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }), null, addGenerationPrompt);
     }
@@ -192,6 +205,7 @@ public sealed class GenAiGenerator : IDisposable
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         options.Validate();
         if (prompt.Count == 0)
         {
@@ -217,6 +231,12 @@ public sealed class GenAiGenerator : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         _tokenizer.Dispose();
         _model.Dispose();
         _config.Dispose();
@@ -231,6 +251,7 @@ public sealed class GenAiGenerator : IDisposable
 
         var stops = new HashSet<int>(options.StopTokens);
         stops.UnionWith(_eosTokenIds);
+        ObjectDisposedException.ThrowIf(_disposed, this); // disposed between Generate and the first MoveNext
         using var search = new GeneratorParams(_model);
         search.SetSearchOption("max_length", Math.Min(ContextLength, (long)prompt.Length + options.MaxNewTokens));
         search.SetSearchOption("min_length", 0);
@@ -254,6 +275,7 @@ public sealed class GenAiGenerator : IDisposable
         generator.AppendTokens(prompt);
         while (!generator.IsDone())
         {
+            ObjectDisposedException.ThrowIf(_disposed, this); // disposed while the caller enumerates
             generator.GenerateNextToken();
             int token = generator.GetNextTokens()[0];
             if (stops.Contains(token))

@@ -235,4 +235,24 @@ public sealed class GenAiGeneratorTests(ConvertedModelsFixture models, ITestOutp
         int[] Ints(string key) => json.RootElement.GetProperty(key).EnumerateArray().Select(e => e.GetInt32()).ToArray();
         return (Ints("prompt_tokens"), Ints("tokens"), json.RootElement.GetProperty("text").GetString()!);
     }
+
+    [Fact]
+    public void ADisposedGeneratorThrowsInsteadOfCallingIntoFreedNativeObjects()
+    {
+        // Before the guard, Generate after Dispose crashed the test host (GenAI's freed native model).
+        var (_, onnx) = models.Get("stories");
+        var genAi = GenAiGenerator.Open(onnx);
+        var options = new GenerationOptions { MaxNewTokens = 4 };
+        using (var running = genAi.Generate([1], options).GetEnumerator())
+        {
+            Assert.True(running.MoveNext());
+            genAi.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => running.MoveNext());
+        }
+
+        genAi.Dispose(); // idempotent
+        Assert.Throws<ObjectDisposedException>(() => genAi.Generate([1], options));
+        Assert.Throws<ObjectDisposedException>(() => genAi.Encode("Once"));
+        Assert.Throws<ObjectDisposedException>(() => genAi.Decode([1]));
+    }
 }
