@@ -231,7 +231,16 @@ public sealed partial class ExternalDataWriter : IDisposable
         if (mode == ExternalDataWriteMode.Direct && OperatingSystem.IsLinux() && DirectFlag() is int direct)
         {
             // open(2) with O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, mode 0666 (before the umask).
-            int fd = LinuxOpen(path, 0x1 | 0x40 | 0x200 | 0x80000 | direct, 438);
+            int fd;
+            try
+            {
+                fd = LinuxOpen(path, 0x1 | 0x40 | 0x200 | 0x80000 | direct, 438);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                fd = -1; // a C library without a loadable "libc" name (e.g. musl): buffered writes below
+            }
+
             if (fd >= 0)
             {
                 return (new SafeFileHandle(fd, ownsHandle: true), true);
