@@ -323,6 +323,7 @@ public sealed class HubClient : IDisposable
                     }
 
                     bool ended;
+                    long attemptStart = have;
                     try
                     {
                         var body = await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
@@ -355,6 +356,7 @@ public sealed class HubClient : IDisposable
                     catch (Exception e) when (IsInterruption(e, ct))
                     {
                         await file.FlushAsync(ct).ConfigureAwait(false);
+                        failures = have > attemptStart ? 0 : failures; // the retry budget is for attempts that got nowhere
                         if (failures >= Options.ResumeAttempts)
                         {
                             throw Interrupted(url, incomplete, have, size, e);
@@ -372,6 +374,7 @@ public sealed class HubClient : IDisposable
 
                     if (ended && have < size)
                     {
+                        failures = have > attemptStart ? 0 : failures;
                         if (failures >= Options.ResumeAttempts)
                         {
                             throw Interrupted(url, incomplete, have, size, null);

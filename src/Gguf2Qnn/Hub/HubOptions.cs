@@ -22,7 +22,7 @@ public sealed record HubOptions
     /// <summary>The hub cache root (huggingface_hub's <c>HF_HUB_CACHE</c>, by default <c>~/.cache/huggingface/hub</c>): it holds <c>models--OWNER--NAME/</c>.</summary>
     public required string CacheDirectory { get; init; }
 
-    /// <summary>How often one pull resumes a download whose connection broke before giving up (the partial file stays for the next pull). Default 3.</summary>
+    /// <summary>How often in a row one pull resumes a download whose connection broke without delivering any new bytes before giving up (an attempt that moved the download forward starts the count again; the partial file stays for the next pull). Default 3.</summary>
     public int ResumeAttempts { get; init; } = 3;
 
     /// <summary>Pause before the n-th resume of a broken download: n × this. Default 1 s.</summary>

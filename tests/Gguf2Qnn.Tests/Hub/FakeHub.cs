@@ -34,6 +34,9 @@ internal sealed class FakeHubFile(string path, byte[] content)
 
     /// <summary>When set, the next GET sends headers for the whole answer, then this many body bytes, then closes the socket.</summary>
     public long? CutAfterBytes { get; set; }
+
+    /// <summary>Further cuts, one per GET after <see cref="CutAfterBytes"/> is spent: bytes of body sent before closing.</summary>
+    public Queue<long> LaterCuts { get; } = new();
 }
 
 /// <summary>
@@ -279,7 +282,7 @@ internal sealed class FakeHub : IDisposable
             meta.Add(("Content-Range", $"bytes {from}-{file.Content.Length - 1}/{file.Content.Length}"));
         }
 
-        if (method == "GET" && file.CutAfterBytes is { } cut)
+        if (method == "GET" && (file.CutAfterBytes ?? (file.LaterCuts.Count > 0 ? file.LaterCuts.Dequeue() : null)) is { } cut)
         {
             file.CutAfterBytes = null;
             await WriteHead(s, from > 0 ? 206 : 200, from > 0 ? "Partial Content" : "OK", meta, body.Length);

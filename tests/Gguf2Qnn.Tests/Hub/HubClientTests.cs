@@ -106,6 +106,24 @@ public sealed class HubClientTests : IDisposable
     }
 
     [Fact]
+    public async Task Pull_CutsThatEachMakeProgressDoNotUseUpTheRetries()
+    {
+        // One retry allowed; three connections each cut after 100,000 more bytes: every resume made progress, so the
+        // pull goes on (a retry budget is for connections that fail without moving forward).
+        var content = FakeHub.RandomBytes(350_000, 7);
+        var file = hub.Add("b-Q4_0.gguf", content);
+        file.CutAfterBytes = 100_000;
+        file.LaterCuts.Enqueue(100_000);
+        file.LaterCuts.Enqueue(100_000);
+        using var client = NewClient(resumeAttempts: 1);
+
+        var result = await client.PullAsync("owner/model", null);
+
+        Assert.Equal(content, File.ReadAllBytes(result.Files[0].Path));
+        Assert.Equal(["bytes=100000-", "bytes=200000-", "bytes=300000-"], hub.ResolveGets.Skip(1).Select(g => g.Header("Range")));
+    }
+
+    [Fact]
     public async Task Pull_ServerIgnoresRange_RestartsFromZero()
     {
         var content = FakeHub.RandomBytes(200_000, 4);
