@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Gguf2Qnn.Artifacts;
 using Gguf2Qnn.Conversion;
@@ -42,7 +41,7 @@ internal static class ArtifactFolder
 
         var info = new FileInfo(gguf);
         bool samePath = string.Equals(Path.GetFullPath(gguf), source.Path, OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
-        bool same = info.Length == source.Bytes && (samePath || string.Equals(Sha256(gguf), source.Sha256, StringComparison.OrdinalIgnoreCase));
+        bool same = info.Length == source.Bytes && (samePath || string.Equals(OnnxConverter.HashFile(gguf), source.Sha256, StringComparison.OrdinalIgnoreCase));
         if (!same)
         {
             throw new CliException($"'{dir}' was converted from {source.Path} ({source.Bytes:N0} bytes, sha256 {source.Sha256[..12]}…), not from {gguf}; pass the GGUF it was converted from.", GgufCli.BadInput);
@@ -83,10 +82,4 @@ internal static class ArtifactFolder
 
     // The node's value as T when it is a JSON value of that type, else null (default).
     private static T? Value<T>(JsonNode? node) => node is JsonValue v && v.TryGetValue(out T? x) ? x : default;
-
-    private static string Sha256(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
 }

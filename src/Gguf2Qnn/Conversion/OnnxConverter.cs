@@ -233,8 +233,9 @@ public static class OnnxConverter
     // SHA-256 of each file of the source (lowercase hex), in part order.
     internal static IReadOnlyList<string> HashSource(IGgufSource gguf) => Parts(gguf).Select(p => HashFile(p.Path)).ToArray();
 
-    // SHA-256 of a file as lowercase hex.
-    private static string HashFile(string path)
+    /// <summary>SHA-256 of a whole file as lowercase hex (the form conversion.json records for its source).</summary>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    public static string HashFile(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
         return System.Convert.ToHexStringLower(SHA256.HashData(stream));
