@@ -1,3 +1,4 @@
+using Gguf2Qnn.Runtime.CustomOps;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Gguf2Qnn.Runtime;
@@ -45,6 +46,12 @@ public sealed record RuntimeOptions
     /// </summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>
+    /// Custom op domains (C# kernels, <see cref="CustomOpDomain"/>) added to the session options, so that models with
+    /// those ops load. Domains are immortal, so the sessions may outlive this record. Default: none.
+    /// </summary>
+    public IReadOnlyList<CustomOpDomain> CustomOpDomains { get; init; } = [];
+
     /// <summary>Builds the ORT session options (caller disposes), describing them to <see cref="Log"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A negative thread count.</exception>
     public SessionOptions ToSessionOptions()
@@ -67,6 +74,11 @@ public sealed record RuntimeOptions
             foreach (var (key, value) in ConfigEntries)
             {
                 options.AddSessionConfigEntry(key, value);
+            }
+
+            foreach (var domain in CustomOpDomains)
+            {
+                domain.AddTo(options);
             }
 
             options.AppendExecutionProvider_CPU(useArena: 1);
@@ -98,6 +110,11 @@ public sealed record RuntimeOptions
         log($"  profiling: {(options.EnableProfiling ? options.ProfileOutputPathPrefix + "_<date>.json" : "off")}");
         log($"  log severity: {options.LogSeverityLevel}");
         log($"  session config entries: {(ConfigEntries.Count == 0 ? "none" : string.Join(", ", ConfigEntries.Select(e => e.Key + "=" + e.Value)))}");
+        if (CustomOpDomains.Count > 0)
+        {
+            log($"  custom op domains: {string.Join("; ", CustomOpDomains)}");
+        }
+
         log($"  execution providers (priority order): {string.Join(", ", providers)}");
         log($"  execution providers in this build: {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}");
     }
