@@ -64,6 +64,7 @@ public sealed unsafe class CustomOpDomain
     /// <exception cref="ArgumentException">Bad name, no ops, or a duplicate op name.</exception>
     /// <exception cref="CustomOpException">ONNX Runtime rejects the domain or an op.</exception>
     /// <exception cref="NotSupportedException">The loaded ONNX Runtime is older than the C API this bridge uses.</exception>
+    /// <exception cref="DllNotFoundException">ONNX Runtime's native library cannot be loaded.</exception>
     public static CustomOpDomain Create(string name, params IReadOnlyList<ManagedCustomOp> ops)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -88,6 +89,7 @@ public sealed unsafe class CustomOpDomain
             }
         }
 
+        EnsureApi();
         nint domain = 0;
         var domainName = new Utf8Name(name);
         try
@@ -160,6 +162,19 @@ public sealed unsafe class CustomOpDomain
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name} ({string.Join(", ", Ops.Select(o => o.Name))})";
+
+    /// <summary>Loads <see cref="OrtApiTable"/>, rethrowing its initialisation failure itself (not wrapped).</summary>
+    private static void EnsureApi()
+    {
+        try
+        {
+            RuntimeHelpers.RunClassConstructor(typeof(OrtApiTable).TypeHandle);
+        }
+        catch (TypeInitializationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
+        }
+    }
 
     /// <summary>Builds the never-freed native block ORT sees for <paramref name="op"/>.</summary>
     private static NativeCustomOp* Allocate(ManagedCustomOp op)
