@@ -32,6 +32,13 @@ public static class GgufCli
         var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: runs the single .gguf in ./models, else the demo (a small qwen2 model built, converted and run).");
         var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used and the execution providers, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
         root.Options.Add(verbose);
+        var kernels = new Option<Runtime.CpuKernels>("--kernels")
+        {
+            Description = "Which CPU kernels run Q4_0 weights (MatMulNBits, bits 4): auto (gguf2qnn's own where the CPU has AVX-512BW, else ONNX Runtime's), onnxruntime, or gguf2qnn. The artifact folder is the same either way.",
+            Recursive = true,
+            DefaultValueFactory = _ => Runtime.CpuKernels.Auto,
+        };
+        root.Options.Add(kernels);
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
         root.Subcommands.Add(RunCommand.Create(io));
@@ -61,6 +68,7 @@ public static class GgufCli
         }
 
         io.Verbose = parse.GetValue(verbose);
+        io.Kernels = parse.GetValue(kernels);
         try
         {
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
@@ -110,10 +118,13 @@ public sealed record CliIO(TextWriter Out, TextWriter Err, TextReader? In = null
 
     /// <summary>
     /// ONNX Runtime settings for the command's sessions: the defaults, or with <c>--verbose</c> verbose ORT logging and
-    /// a description of the session options on <see cref="Err"/>.
+    /// a description of the session options on <see cref="Err"/>; the kernels chosen with <c>--kernels</c>.
     /// </summary>
     internal Runtime.RuntimeOptions RuntimeOptions() =>
-        Verbose ? new Runtime.RuntimeOptions { Verbose = true, Log = Err.WriteLine } : new Runtime.RuntimeOptions();
+        Verbose ? new Runtime.RuntimeOptions { Verbose = true, Log = Err.WriteLine, Kernels = Kernels } : new Runtime.RuntimeOptions { Kernels = Kernels };
+
+    /// <summary>Set from <c>--kernels</c> when the command line is parsed (default auto).</summary>
+    internal Runtime.CpuKernels Kernels { get; set; }
 
     /// <summary><paramref name="name"/> under <see cref="WorkingDirectory"/>.</summary>
     internal string InWorkingDirectory(string name) => Path.GetFullPath(Path.Combine(WorkingDirectory ?? Directory.GetCurrentDirectory(), name));

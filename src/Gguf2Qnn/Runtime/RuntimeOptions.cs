@@ -39,6 +39,12 @@ public sealed record RuntimeOptions
     public bool Verbose { get; init; }
 
     /// <summary>
+    /// Which kernels run Q4_0 MatMulNBits nodes (bits 4, block 32, no zero points) in <see cref="OnnxCausalLm"/>.
+    /// Default <see cref="CpuKernels.Auto"/>.
+    /// </summary>
+    public CpuKernels Kernels { get; init; } = CpuKernels.Auto;
+
+    /// <summary>
     /// Receives, once per <see cref="ToSessionOptions"/> and once per session created, lines describing the settings
     /// actually used: graph optimization level, intra-/inter-op threads, execution mode, optimized model file,
     /// config entries, the execution providers registered (in priority order) and those this ONNX Runtime build has.
@@ -118,4 +124,18 @@ public sealed record RuntimeOptions
         log($"  execution providers (priority order): {string.Join(", ", providers)}");
         log($"  execution providers in this build: {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}");
     }
+}
+
+/// <summary>Which CPU kernels run the Q4_0 weights of a cpu-target model.</summary>
+public enum CpuKernels
+{
+    /// <summary>gguf2qnn's kernels (<see cref="Kernels.Q4_0MatMul"/>) where <see cref="Kernels.Q4_0MatMul.IsSupported"/>,
+    /// else ONNX Runtime's.</summary>
+    Auto,
+
+    /// <summary>ONNX Runtime's MatMulNBits (MLAS), as written in the model.</summary>
+    OnnxRuntime,
+
+    /// <summary>gguf2qnn's kernels; opening a model fails on a CPU without AVX-512BW.</summary>
+    Gguf2Qnn,
 }

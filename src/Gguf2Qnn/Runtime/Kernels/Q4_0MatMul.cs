@@ -1,0 +1,480 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Gguf2Qnn.Runtime.Kernels;
+
+/// <summary>
+/// Runs a parallel loop for a kernel: calls <c>body(state, i)</c> once for every i in [0, count), on any threads,
+/// and returns when all calls have returned. Inside ONNX Runtime this is the session's intra-op thread pool.
+/// </summary>
+public unsafe interface IKernelParallelFor
+{
+    /// <summary>Calls <paramref name="body"/>(<paramref name="state"/>, i) for i in [0, <paramref name="count"/>).</summary>
+    void For(int count, delegate*<void*, int, void> body, void* state);
+}
+
+/// <summary>Runs the loop on the calling thread, in order.</summary>
+public sealed unsafe class SerialParallelFor : IKernelParallelFor
+{
+    /// <summary>The one instance.</summary>
+    public static readonly SerialParallelFor Instance = new();
+
+    /// <inheritdoc />
+    public void For(int count, delegate*<void*, int, void> body, void* state)
+    {
+        for (int i = 0; i < count; i++) body(state, i);
+    }
+}
+
+/// <summary>
+/// Y = A·Wᵀ (+ bias) for float32 activations A [M, K] (row-major) and Q4_0 weights W [N, K] held as
+/// <see cref="Q4_0PackedWeights"/>; Y is float32 [M, N], row-major. The same arithmetic as ggml's Q4_0 × Q8_0 dot
+/// product (ggml-cpu, ggml_vec_dot_q4_0_q8_0): each row of A is quantized per 32-value block to int8 with a float32
+/// scale a/127 (a = the block's largest magnitude, round to nearest even), integer dot products are exact within a
+/// block, and a block contributes d_w · d_a · Σ (u − 8)·q to the float32 sum.
+/// </summary>
+/// <remarks>
+/// x86-64 with AVX-512BW only (<see cref="IsSupported"/>); the byte products use VPMADDUBSW (16-bit sums of two
+/// products, eight of them accumulated in 16 bits: |u·q| ≤ 15·127, 16 products ≤ 30,480 fits) then VPMADDWD. M = 1
+/// (decode) streams the packed nibbles once, two panels at a time; M ≥ 2 (prefill) expands each pair of panels to
+/// bytes once and runs a 6-row × 32-column register-blocked kernel over every row. Work is split over panel pairs.
+/// </remarks>
+public sealed unsafe class Q4_0MatMul : IDisposable
+{
+    private const int Mr = 6;
+    private static readonly int PrefetchBytes = int.TryParse(Environment.GetEnvironmentVariable("G2Q_PF"), out int pf) ? pf : 0;
+    private const int PairBlockBytes = 1152; // 8 quads × 128 bytes of weights + 32 float32 scales
+
+    private readonly Q4_0PackedWeights _weights;
+    private readonly bool _ownsWeights;
+    private readonly ConcurrentBag<nint> _panelBuffers = new();
+    private readonly ConcurrentBag<Scratch> _scratch = new();
+
+    /// <summary>Creates the kernel over packed weights.</summary>
+    /// <param name="weights">The weights.</param>
+    /// <param name="ownsWeights">Dispose <paramref name="weights"/> with this kernel.</param>
+    /// <exception cref="PlatformNotSupportedException">The CPU has no AVX-512BW.</exception>
+    public Q4_0MatMul(Q4_0PackedWeights weights, bool ownsWeights = false)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        if (!IsSupported) throw new PlatformNotSupportedException("The Q4_0 kernel needs x86-64 AVX-512BW.");
+        _weights = weights;
+        _ownsWeights = ownsWeights;
+    }
+
+    /// <summary>Whether this CPU runs the kernel (AVX-512 F and BW).</summary>
+    public static bool IsSupported => Avx512BW.IsSupported && Avx512F.IsSupported;
+
+    /// <summary>The weights.</summary>
+    public Q4_0PackedWeights Weights => _weights;
+
+    /// <summary>
+    /// Computes Y [M, N] = A [M, K] · Wᵀ + bias. <paramref name="bias"/> is null or N floats.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">M is negative.</exception>
+    public void Run(float* a, int m, float* y, float* bias, IKernelParallelFor parallel)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentNullException.ThrowIfNull(parallel);
+        if (m == 0) return;
+        int k = _weights.K, kb = _weights.Blocks;
+        int mPad = m == 1 ? 1 : ((m + Mr - 1) / Mr) * Mr;
+        if (!_scratch.TryTake(out var scratch)) scratch = new Scratch();
+        try
+        {
+            scratch.Ensure(mPad, k, kb);
+            var job = new Job
+            {
+                Weights = _weights.Data,
+                PanelStride = _weights.PanelStride,
+                N = _weights.N,
+                K = k,
+                Kb = kb,
+                M = m,
+                MPad = mPad,
+                A = a,
+                Y = y,
+                Bias = bias,
+                Q = scratch.Q,
+                ScaleA = scratch.ScaleA,
+                OffsetA = scratch.OffsetA,
+                Owner = GCHandle.ToIntPtr(GCHandle.Alloc(this)),
+            };
+            try
+            {
+                int rowTasks = Math.Min(mPad, 64);
+                job.RowsPerTask = (mPad + rowTasks - 1) / rowTasks;
+                if (m == 1)
+                {
+                    QuantizeRows(&job, 0);
+                    parallel.For(TaskCount(_weights.Panels / 2, 8, out job.PairsPerTask), &GemvTask, &job);
+                }
+                else
+                {
+                    parallel.For((mPad + job.RowsPerTask - 1) / job.RowsPerTask, &QuantizeTask, &job);
+                    parallel.For(TaskCount(_weights.Panels / 2, 1, out job.PairsPerTask), &GemmTask, &job);
+                }
+            }
+            finally
+            {
+                GCHandle.FromIntPtr(job.Owner).Free();
+            }
+        }
+        finally
+        {
+            _scratch.Add(scratch);
+        }
+    }
+
+    /// <summary>Frees the scratch buffers (and the weights when owned).</summary>
+    public void Dispose()
+    {
+        while (_panelBuffers.TryTake(out var p)) NativeMemory.AlignedFree((void*)p);
+        while (_scratch.TryTake(out var s)) s.Dispose();
+        if (_ownsWeights) _weights.Dispose();
+    }
+
+    private static int TaskCount(int pairs, int minPairsPerTask, out int pairsPerTask)
+    {
+        // Enough tasks for ORT's pool to balance two to a few threads, not so many that per-task overhead shows.
+        int tasks = Math.Max(1, Math.Min(pairs / minPairsPerTask, 64));
+        pairsPerTask = (pairs + tasks - 1) / tasks;
+        return (pairs + pairsPerTask - 1) / pairsPerTask;
+    }
+
+    private struct Job
+    {
+        public byte* Weights;
+        public long PanelStride;
+        public int N, K, Kb, M, MPad, RowsPerTask, PairsPerTask;
+        public float* A, Y, Bias;
+        public sbyte* Q;
+        public float* ScaleA, OffsetA;
+        public nint Owner;
+    }
+
+    private sealed class Scratch : IDisposable
+    {
+        private long _qBytes, _scaleCount;
+
+        public sbyte* Q;
+        public float* ScaleA, OffsetA;
+
+        public void Ensure(int rows, int k, int kb)
+        {
+            long q = (long)rows * k, s = (long)rows * kb;
+            if (q > _qBytes)
+            {
+                NativeMemory.AlignedFree(Q);
+                Q = (sbyte*)NativeMemory.AlignedAlloc((nuint)q, 64);
+                _qBytes = q;
+            }
+
+            if (s > _scaleCount)
+            {
+                NativeMemory.AlignedFree(ScaleA);
+                NativeMemory.AlignedFree(OffsetA);
+                ScaleA = (float*)NativeMemory.AlignedAlloc((nuint)(s * 4), 64);
+                OffsetA = (float*)NativeMemory.AlignedAlloc((nuint)(s * 4), 64);
+                _scaleCount = s;
+            }
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Q);
+            NativeMemory.AlignedFree(ScaleA);
+            NativeMemory.AlignedFree(OffsetA);
+            Q = null;
+            ScaleA = OffsetA = null;
+            _qBytes = _scaleCount = 0;
+        }
+    }
+
+    private static void QuantizeTask(void* state, int task)
+    {
+        var job = (Job*)state;
+        int start = task * job->RowsPerTask;
+        int end = Math.Min(start + job->RowsPerTask, job->MPad);
+        for (int row = start; row < end; row++) QuantizeRows(job, row);
+    }
+
+    /// <summary>
+    /// Row <paramref name="row"/> of A to int8 per 32-block: q = round(a / d), d = max|a| / 127; keeps d and
+    /// 8·d·Σq (the term that turns Σ u·q into Σ (u − 8)·q). Rows past M (padding) become zeros.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void QuantizeRows(Job* job, int row)
+    {
+        int k = job->K, kb = job->Kb;
+        sbyte* q = job->Q + ((long)row * k);
+        float* scale = job->ScaleA + ((long)row * kb);
+        float* offset = job->OffsetA + ((long)row * kb);
+        if (row >= job->M)
+        {
+            new Span<byte>(q, k).Clear();
+            new Span<float>(scale, kb).Clear();
+            new Span<float>(offset, kb).Clear();
+            return;
+        }
+
+        float* a = job->A + ((long)row * k);
+        var absMask = Vector512.Create(0x7FFFFFFF).AsSingle();
+        for (int b = 0; b < kb; b++)
+        {
+            var v0 = Vector512.Load(a + (b * 32));
+            var v1 = Vector512.Load(a + (b * 32) + 16);
+            var mx = Avx512F.Max(v0 & absMask, v1 & absMask);
+            var m256 = Vector256.Max(mx.GetLower(), mx.GetUpper());
+            var m128 = Vector128.Max(m256.GetLower(), m256.GetUpper());
+            float amax = MathF.Max(MathF.Max(m128[0], m128[1]), MathF.Max(m128[2], m128[3]));
+            float d = amax / 127f;
+            float id = amax > 0 ? 127f / amax : 0f;
+            var q0 = Avx512F.ConvertToVector512Int32(v0 * id); // MXCSR default: round to nearest even
+            var q1 = Avx512F.ConvertToVector512Int32(v1 * id);
+            Avx512F.ConvertToVector128SByte(q0).Store(q + (b * 32));
+            Avx512F.ConvertToVector128SByte(q1).Store(q + (b * 32) + 16);
+            int sum = Vector512.Sum(q0 + q1);
+            scale[b] = d;
+            offset[b] = 8f * d * sum;
+        }
+    }
+
+    /// <summary>Decode: one row of A against panel pairs [task·PairsPerTask, …), reading the nibbles directly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemvTask(void* state, int task)
+    {
+        var job = (Job*)state;
+        int pairs = (int)(job->N + 31) / 32;
+        int start = task * job->PairsPerTask;
+        int end = Math.Min(start + job->PairsPerTask, pairs);
+        int kb = job->Kb;
+        var low = Vector512.Create((byte)0x0F);
+        var ones = Vector512.Create((short)1);
+        sbyte* q = job->Q;
+        float* scaleA = job->ScaleA, offsetA = job->OffsetA;
+        for (int pair = start; pair < end; pair++)
+        {
+            byte* w0 = job->Weights + (2L * pair * job->PanelStride);
+            byte* w1 = w0 + job->PanelStride;
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            for (int b = 0; b < kb; b++)
+            {
+                int* ab = (int*)(q + (b * 32));
+                var a0 = Vector512.Create(ab[0]).AsSByte();
+                var a1 = Vector512.Create(ab[1]).AsSByte();
+                var a2 = Vector512.Create(ab[2]).AsSByte();
+                var a3 = Vector512.Create(ab[3]).AsSByte();
+                var a4 = Vector512.Create(ab[4]).AsSByte();
+                var a5 = Vector512.Create(ab[5]).AsSByte();
+                var a6 = Vector512.Create(ab[6]).AsSByte();
+                var a7 = Vector512.Create(ab[7]).AsSByte();
+                var sa = Vector512.Create(scaleA[b]);
+                var oa = Vector512.Create(offsetA[b]);
+
+                byte* p0 = w0 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
+                byte* p1 = w1 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
+                if (PrefetchBytes > 0)
+                {
+                    Sse.Prefetch0(p0 + PrefetchBytes);
+                    Sse.Prefetch0(p0 + PrefetchBytes + 64);
+                    Sse.Prefetch0(p0 + PrefetchBytes + 128);
+                    Sse.Prefetch0(p0 + PrefetchBytes + 192);
+                    Sse.Prefetch0(p0 + PrefetchBytes + 256);
+                    Sse.Prefetch0(p1 + PrefetchBytes);
+                    Sse.Prefetch0(p1 + PrefetchBytes + 64);
+                    Sse.Prefetch0(p1 + PrefetchBytes + 128);
+                    Sse.Prefetch0(p1 + PrefetchBytes + 192);
+                    Sse.Prefetch0(p1 + PrefetchBytes + 256);
+                }
+
+                acc0 = PanelBlock(p0, acc0, low, ones, a0, a1, a2, a3, a4, a5, a6, a7, sa, oa);
+                acc1 = PanelBlock(p1, acc1, low, ones, a0, a1, a2, a3, a4, a5, a6, a7, sa, oa);
+            }
+
+            Store(job, 0, pair * 32, acc0);
+            Store(job, 0, (pair * 32) + 16, acc1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PanelBlock(
+        byte* p, Vector512<float> acc, Vector512<byte> low, Vector512<short> ones,
+        Vector512<sbyte> a0, Vector512<sbyte> a1, Vector512<sbyte> a2, Vector512<sbyte> a3,
+        Vector512<sbyte> a4, Vector512<sbyte> a5, Vector512<sbyte> a6, Vector512<sbyte> a7,
+        Vector512<float> sa, Vector512<float> oa)
+    {
+        var c0 = Vector512.Load(p);
+        var c1 = Vector512.Load(p + 64);
+        var c2 = Vector512.Load(p + 128);
+        var c3 = Vector512.Load(p + 192);
+        var s = Avx512BW.MultiplyAddAdjacent(c0 & low, a0);
+        s = Avx512BW.Add(s, Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(c0.AsUInt16(), 4).AsByte() & low, a1));
+        s = Avx512BW.Add(s, Avx512BW.MultiplyAddAdjacent(c1 & low, a2));
+        s = Avx512BW.Add(s, Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(c1.AsUInt16(), 4).AsByte() & low, a3));
+        s = Avx512BW.Add(s, Avx512BW.MultiplyAddAdjacent(c2 & low, a4));
+        s = Avx512BW.Add(s, Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(c2.AsUInt16(), 4).AsByte() & low, a5));
+        s = Avx512BW.Add(s, Avx512BW.MultiplyAddAdjacent(c3 & low, a6));
+        s = Avx512BW.Add(s, Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(c3.AsUInt16(), 4).AsByte() & low, a7));
+        var dot = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(s, ones));
+        var t = Avx512F.FusedMultiplySubtract(dot, sa, oa);
+        return Avx512F.FusedMultiplyAdd(t, HalfToSingle(Vector256.Load((ushort*)(p + 256))), acc);
+    }
+
+    /// <summary>16 IEEE binary16 numbers to float32, exactly for zeros, subnormals and normals (the magnitude bits moved
+    /// to float32's position and rescaled by 2^112). Not for Inf/NaN, which <see cref="Q4_0PackedWeights"/> refuses.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> HalfToSingle(Vector256<ushort> h)
+    {
+        var x = Avx512F.ConvertToVector512UInt32(h);
+        var magnitude = Avx512F.ShiftLeftLogical(x & Vector512.Create(0x7FFFu), 13).AsSingle() * Vector512.Create(5.192296858534828e33f); // 2^112
+        return (magnitude.AsUInt32() | Avx512F.ShiftLeftLogical(x & Vector512.Create(0x8000u), 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(Job* job, int row, int col, Vector512<float> v)
+    {
+        int n = job->N;
+        float* y = job->Y + ((long)row * n) + col;
+        if (col + 16 <= n)
+        {
+            if (job->Bias != null) v += Vector512.Load(job->Bias + col);
+            v.Store(y);
+            return;
+        }
+
+        for (int i = 0; col + i < n; i++) y[i] = v[i] + (job->Bias != null ? job->Bias[col + i] : 0f);
+    }
+
+    /// <summary>Prefill: expand a panel pair to bytes once, then every 6-row group of A against it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemmTask(void* state, int task)
+    {
+        var job = (Job*)state;
+        var owner = (Q4_0MatMul)GCHandle.FromIntPtr(job->Owner).Target!;
+        int pairs = (job->N + 31) / 32;
+        int start = task * job->PairsPerTask;
+        int end = Math.Min(start + job->PairsPerTask, pairs);
+        nuint bufferBytes = (nuint)job->Kb * PairBlockBytes;
+        if (!owner._panelBuffers.TryTake(out var bufferAddress))
+            bufferAddress = (nint)NativeMemory.AlignedAlloc(Math.Max(bufferBytes, (nuint)owner._weights.Blocks * PairBlockBytes), 64);
+        byte* buffer = (byte*)bufferAddress;
+        try
+        {
+            for (int pair = start; pair < end; pair++)
+            {
+                Expand(job, pair, buffer);
+                for (int m0 = 0; m0 < job->MPad; m0 += Mr) Kernel6x32(job, buffer, m0, pair * 32);
+            }
+        }
+        finally
+        {
+            owner._panelBuffers.Add(bufferAddress);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Expand(Job* job, int pair, byte* buffer)
+    {
+        byte* w0 = job->Weights + (2L * pair * job->PanelStride);
+        byte* w1 = w0 + job->PanelStride;
+        var low = Vector512.Create((byte)0x0F);
+        for (int b = 0; b < job->Kb; b++)
+        {
+            byte* p0 = w0 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
+            byte* p1 = w1 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
+            byte* dst = buffer + ((long)b * PairBlockBytes);
+            for (int c = 0; c < 4; c++)
+            {
+                var c0 = Vector512.Load(p0 + (c * 64));
+                var c1 = Vector512.Load(p1 + (c * 64));
+                (c0 & low).Store(dst + (c * 256));
+                (c1 & low).Store(dst + (c * 256) + 64);
+                (Avx512BW.ShiftRightLogical(c0.AsUInt16(), 4).AsByte() & low).Store(dst + (c * 256) + 128);
+                (Avx512BW.ShiftRightLogical(c1.AsUInt16(), 4).AsByte() & low).Store(dst + (c * 256) + 192);
+            }
+
+            HalfToSingle(Vector256.Load((ushort*)(p0 + 256))).Store((float*)(dst + 1024));
+            HalfToSingle(Vector256.Load((ushort*)(p1 + 256))).Store((float*)(dst + 1088));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x32(Job* job, byte* buffer, int m0, int col)
+    {
+        int k = job->K, kb = job->Kb;
+        sbyte* q0 = job->Q + ((long)m0 * k);
+        float* scaleA = job->ScaleA + ((long)m0 * kb);
+        float* offsetA = job->OffsetA + ((long)m0 * kb);
+        var ones = Vector512.Create((short)1);
+        Vector512<float> f00 = default, f01 = default, f10 = default, f11 = default, f20 = default, f21 = default;
+        Vector512<float> f30 = default, f31 = default, f40 = default, f41 = default, f50 = default, f51 = default;
+        for (int b = 0; b < kb; b++)
+        {
+            Vector512<short> s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default;
+            Vector512<short> s30 = default, s31 = default, s40 = default, s41 = default, s50 = default, s51 = default;
+            byte* wb = buffer + ((long)b * PairBlockBytes);
+            sbyte* ab = q0 + (b * 32);
+            for (int g = 0; g < 8; g++)
+            {
+                var w0 = Vector512.Load(wb + (g * 128));
+                var w1 = Vector512.Load(wb + (g * 128) + 64);
+                var x = Vector512.Create(*(int*)(ab + (g * 4))).AsSByte();
+                s00 = Avx512BW.Add(s00, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s01 = Avx512BW.Add(s01, Avx512BW.MultiplyAddAdjacent(w1, x));
+                x = Vector512.Create(*(int*)(ab + k + (g * 4))).AsSByte();
+                s10 = Avx512BW.Add(s10, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s11 = Avx512BW.Add(s11, Avx512BW.MultiplyAddAdjacent(w1, x));
+                x = Vector512.Create(*(int*)(ab + (2 * k) + (g * 4))).AsSByte();
+                s20 = Avx512BW.Add(s20, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s21 = Avx512BW.Add(s21, Avx512BW.MultiplyAddAdjacent(w1, x));
+                x = Vector512.Create(*(int*)(ab + (3 * k) + (g * 4))).AsSByte();
+                s30 = Avx512BW.Add(s30, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s31 = Avx512BW.Add(s31, Avx512BW.MultiplyAddAdjacent(w1, x));
+                x = Vector512.Create(*(int*)(ab + (4 * k) + (g * 4))).AsSByte();
+                s40 = Avx512BW.Add(s40, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s41 = Avx512BW.Add(s41, Avx512BW.MultiplyAddAdjacent(w1, x));
+                x = Vector512.Create(*(int*)(ab + (5 * k) + (g * 4))).AsSByte();
+                s50 = Avx512BW.Add(s50, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s51 = Avx512BW.Add(s51, Avx512BW.MultiplyAddAdjacent(w1, x));
+            }
+
+            var ws0 = Vector512.Load((float*)(wb + 1024));
+            var ws1 = Vector512.Load((float*)(wb + 1088));
+            float* sa = scaleA + b;
+            float* oa = offsetA + b;
+            f00 = Finish(f00, s00, ws0, sa[0], oa[0], ones);
+            f01 = Finish(f01, s01, ws1, sa[0], oa[0], ones);
+            f10 = Finish(f10, s10, ws0, sa[kb], oa[kb], ones);
+            f11 = Finish(f11, s11, ws1, sa[kb], oa[kb], ones);
+            f20 = Finish(f20, s20, ws0, sa[2 * kb], oa[2 * kb], ones);
+            f21 = Finish(f21, s21, ws1, sa[2 * kb], oa[2 * kb], ones);
+            f30 = Finish(f30, s30, ws0, sa[3 * kb], oa[3 * kb], ones);
+            f31 = Finish(f31, s31, ws1, sa[3 * kb], oa[3 * kb], ones);
+            f40 = Finish(f40, s40, ws0, sa[4 * kb], oa[4 * kb], ones);
+            f41 = Finish(f41, s41, ws1, sa[4 * kb], oa[4 * kb], ones);
+            f50 = Finish(f50, s50, ws0, sa[5 * kb], oa[5 * kb], ones);
+            f51 = Finish(f51, s51, ws1, sa[5 * kb], oa[5 * kb], ones);
+        }
+
+        int m = job->M;
+        if (m0 < m) { Store(job, m0, col, f00); Store(job, m0, col + 16, f01); }
+        if (m0 + 1 < m) { Store(job, m0 + 1, col, f10); Store(job, m0 + 1, col + 16, f11); }
+        if (m0 + 2 < m) { Store(job, m0 + 2, col, f20); Store(job, m0 + 2, col + 16, f21); }
+        if (m0 + 3 < m) { Store(job, m0 + 3, col, f30); Store(job, m0 + 3, col + 16, f31); }
+        if (m0 + 4 < m) { Store(job, m0 + 4, col, f40); Store(job, m0 + 4, col + 16, f41); }
+        if (m0 + 5 < m) { Store(job, m0 + 5, col, f50); Store(job, m0 + 5, col + 16, f51); }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Finish(Vector512<float> acc, Vector512<short> s, Vector512<float> ws, float sa, float oa, Vector512<short> ones)
+    {
+        var dot = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(s, ones));
+        var t = Avx512F.FusedMultiplySubtract(dot, Vector512.Create(sa), Vector512.Create(oa));
+        return Avx512F.FusedMultiplyAdd(t, ws, acc);
+    }
+}

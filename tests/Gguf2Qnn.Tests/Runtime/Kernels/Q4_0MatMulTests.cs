@@ -1,0 +1,176 @@
+using Gguf2Qnn.Runtime.Kernels;
+using Xunit;
+
+namespace Gguf2Qnn.Tests.Runtime.Kernels;
+
+public sealed unsafe class Q4_0MatMulTests
+{
+    /// <summary>Random MatMulNBits inputs: B [N, K/32, 16] nibbles, fp16-exact scales (some negative, one zero).</summary>
+    private static (byte[] B, float[] Scales) RandomWeights(int n, int k, int seed)
+    {
+        var random = new Random(seed);
+        var b = new byte[n * (k / 32) * 16];
+        random.NextBytes(b);
+        var scales = new float[n * (k / 32)];
+        for (int i = 0; i < scales.Length; i++) scales[i] = (float)(Half)((random.NextSingle() - 0.3f) * 0.05f);
+        scales[0] = 0f;
+        return (b, scales);
+    }
+
+    /// <summary>MatMulNBits semantics (ORT ContribOperators.md): weight (row n, column c) = (nibble − 8) · scale, where
+    /// byte j of a block holds column 2j in its low and 2j+1 in its high nibble.</summary>
+    private static float MatMulNBitsWeight(byte[] b, float[] scales, int k, int n, int c) =>
+        CenteredNibble(b, k, n, c) * scales[(n * (k / 32)) + (c / 32)];
+
+    private static int CenteredNibble(byte[] b, int k, int n, int c)
+    {
+        byte v = b[((n * (k / 32)) + (c / 32)) * 16 + ((c % 32) / 2)];
+        return ((c & 1) == 0 ? v & 0x0F : v >> 4) - 8;
+    }
+
+    [Fact]
+    public void Packing_keeps_every_weight()
+    {
+        const int n = 37, k = 96;
+        var (b, scales) = RandomWeights(n, k, 1);
+        using var packed = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k);
+        Assert.Equal(4, packed.Panels);
+        var row = new float[k];
+        for (int r = 0; r < n; r++)
+        {
+            packed.DequantizeRow(r, row);
+            for (int c = 0; c < k; c++) Assert.Equal(MatMulNBitsWeight(b, scales, k, r, c), row[c]);
+        }
+    }
+
+    [Fact]
+    public void Packing_refuses_a_scale_that_is_not_fp16()
+    {
+        var (b, scales) = RandomWeights(16, 32, 2);
+        scales[3] = 0.1f; // 0.1 is not a binary16 number
+        Assert.Throws<NotSupportedException>(() => Q4_0PackedWeights.FromMatMulNBits(b, scales, 16, 32));
+        scales[3] = float.PositiveInfinity;
+        Assert.Throws<NotSupportedException>(() => Q4_0PackedWeights.FromMatMulNBits(b, scales, 16, 32));
+    }
+
+    [Fact]
+    public void Packing_checks_sizes()
+    {
+        var (b, scales) = RandomWeights(16, 64, 3);
+        Assert.Throws<ArgumentException>(() => Q4_0PackedWeights.FromMatMulNBits(b.AsSpan(1), scales, 16, 64));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Q4_0PackedWeights.FromMatMulNBits(b, scales, 16, 63));
+    }
+
+    [Avx512Theory]
+    [InlineData(1, 37, 96)]
+    [InlineData(1, 64, 1536)]
+    [InlineData(2, 40, 64)]
+    [InlineData(6, 32, 32)]
+    [InlineData(7, 50, 128)]
+    [InlineData(13, 96, 256)]
+    public void Matches_the_ggml_q4_0_by_q8_0_arithmetic(int m, int n, int k)
+    {
+        var (b, scales) = RandomWeights(n, k, 10 + m);
+        var random = new Random(20 + m);
+        var a = new float[m * k];
+        for (int i = 0; i < a.Length; i++) a[i] = (random.NextSingle() - 0.5f) * 4f;
+        a[5] = 0f;
+        var bias = new float[n];
+        for (int i = 0; i < n; i++) bias[i] = random.NextSingle();
+
+        using var packed = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k);
+        using var kernel = new Q4_0MatMul(packed);
+        var y = new float[m * n];
+        fixed (float* ap = a, yp = y, bp = bias)
+        {
+            kernel.Run(ap, m, yp, bp, SerialParallelFor.Instance);
+        }
+
+        // Hand-written reference of ggml's Q4_0 × Q8_0 dot product (ggml_vec_dot_q4_0_q8_0): activations in 32-value
+        // blocks, d = max|a| / 127, q = round(a / d); each block adds d_w · d_a · Σ (nibble − 8)·q, in double here.
+        int kb = k / 32;
+        for (int row = 0; row < m; row++)
+        {
+            for (int col = 0; col < n; col++)
+            {
+                double sum = 0, exact = 0;
+                for (int blk = 0; blk < kb; blk++)
+                {
+                    float amax = 0;
+                    for (int c = 0; c < 32; c++) amax = MathF.Max(amax, MathF.Abs(a[(row * k) + (blk * 32) + c]));
+                    float d = amax / 127f, id = amax > 0 ? 127f / amax : 0f;
+                    long isum = 0;
+                    for (int c = 0; c < 32; c++)
+                    {
+                        int col32 = (blk * 32) + c;
+                        int q = (int)MathF.Round(a[(row * k) + col32] * id, MidpointRounding.ToEven);
+                        isum += CenteredNibble(b, k, col, col32) * q;
+                        exact += (double)a[(row * k) + col32] * MatMulNBitsWeight(b, scales, k, col, col32);
+                    }
+
+                    sum += (double)scales[(col * kb) + blk] * d * isum;
+                }
+
+                sum += bias[col];
+                exact += bias[col];
+                float got = y[(row * n) + col];
+                Assert.True(Math.Abs(got - sum) <= 1e-4 * (1 + Math.Abs(sum)), $"[{row},{col}] {got} vs {sum}");
+
+                // And close to the unquantized product: int8 activations lose at most half a step per value.
+                Assert.True(Math.Abs(got - exact) <= 0.02 * k / 32 + 1e-3, $"[{row},{col}] {got} vs exact {exact}");
+            }
+        }
+    }
+
+    [Avx512Fact]
+    public void Parallel_tasks_give_the_serial_result()
+    {
+        const int n = 1000, k = 512;
+        var (b, scales) = RandomWeights(n, k, 5);
+        using var packed = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k);
+        using var kernel = new Q4_0MatMul(packed);
+        foreach (int m in new[] { 1, 9 })
+        {
+            var a = new float[m * k];
+            for (int i = 0; i < a.Length; i++) a[i] = MathF.Sin(i * 0.37f);
+            var serial = new float[m * n];
+            var parallel = new float[m * n];
+            fixed (float* ap = a, sp = serial, pp = parallel)
+            {
+                kernel.Run(ap, m, sp, null, SerialParallelFor.Instance);
+                kernel.Run(ap, m, pp, null, new ThreadPoolParallelFor());
+            }
+
+            Assert.Equal(serial, parallel);
+        }
+    }
+
+    private sealed class ThreadPoolParallelFor : IKernelParallelFor
+    {
+        public void For(int count, delegate*<void*, int, void> body, void* state)
+        {
+            nint s = (nint)state, f = (nint)body;
+            Parallel.For(0, count, i => ((delegate*<void*, int, void>)f)((void*)s, i));
+        }
+    }
+}
+
+/// <summary>A fact that runs only where <see cref="Q4_0MatMul.IsSupported"/> (x86-64 with AVX-512BW).</summary>
+public sealed class Avx512FactAttribute : FactAttribute
+{
+    /// <summary>Sets <see cref="FactAttribute.Skip"/> on CPUs without AVX-512BW.</summary>
+    public Avx512FactAttribute()
+    {
+        if (!Q4_0MatMul.IsSupported) Skip = "The Q4_0 kernel needs x86-64 AVX-512BW; this CPU has none.";
+    }
+}
+
+/// <summary>A theory that runs only where <see cref="Q4_0MatMul.IsSupported"/> (x86-64 with AVX-512BW).</summary>
+public sealed class Avx512TheoryAttribute : TheoryAttribute
+{
+    /// <summary>Sets <see cref="FactAttribute.Skip"/> on CPUs without AVX-512BW.</summary>
+    public Avx512TheoryAttribute()
+    {
+        if (!Q4_0MatMul.IsSupported) Skip = "The Q4_0 kernel needs x86-64 AVX-512BW; this CPU has none.";
+    }
+}
