@@ -12,6 +12,28 @@ public interface IParallelForBody
 }
 
 /// <summary>
+/// <see cref="Kernels.IKernelParallelFor"/> on ONNX Runtime's intra-op thread pool for one
+/// <see cref="ICustomOpKernel.Compute"/> call (<see cref="KernelContext.CreateParallelFor"/>).
+/// </summary>
+public sealed unsafe class KernelParallelFor : Kernels.IKernelParallelFor, IDisposable
+{
+    private nint _context;
+
+    internal KernelParallelFor(nint context) => _context = context;
+
+    /// <inheritdoc/>
+    /// <exception cref="ObjectDisposedException">The adapter was disposed (its Compute call may have ended).</exception>
+    public void For(int count, delegate*<void*, int, void> body, void* state)
+    {
+        ObjectDisposedException.ThrowIf(_context == 0, this);
+        new KernelContext(_context).ParallelFor(count, body, state);
+    }
+
+    /// <summary>Ends the adapter's use; later <see cref="For"/> calls throw.</summary>
+    public void Dispose() => _context = 0;
+}
+
+/// <summary>
 /// One run of a custom op's node (an <c>OrtKernelContext</c>): its inputs and outputs, and ORT's intra-op thread
 /// pool. Valid only during <see cref="ICustomOpKernel.Compute"/> (it is a ref struct so it cannot escape).
 /// </summary>
@@ -152,6 +174,32 @@ public readonly unsafe ref struct KernelContext
         }
     }
 
+    /// <summary>
+    /// As the <c>ParallelFor(long, delegate*&lt;void*, long, void&gt;, void*, long)</c> overload with an int index: the shape of
+    /// <see cref="Kernels.IKernelParallelFor.For"/>, so gguf2qnn's kernels run on ORT's pool (see
+    /// <see cref="CreateParallelFor"/>).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="body"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative.</exception>
+    public void ParallelFor(int count, delegate*<void*, int, void> body, void* state)
+    {
+        if (body == null)
+        {
+            throw new ArgumentNullException(nameof(body));
+        }
+
+        var loop = new IntBody { Body = body, State = state };
+        ParallelFor(count, ref loop);
+    }
+
+    /// <summary>
+    /// An <see cref="Kernels.IKernelParallelFor"/> over this context's intra-op thread pool, for kernels written
+    /// against that interface (e.g. <see cref="Kernels.Q4_0MatMul.Run"/>). Dispose it before
+    /// <see cref="ICustomOpKernel.Compute"/> returns; using it after that throws <see cref="ObjectDisposedException"/>
+    /// instead of touching a finished context.
+    /// </summary>
+    public KernelParallelFor CreateParallelFor() => new(_context);
+
     private static void InvokeBody<TBody>(void* state, long index)
         where TBody : struct, IParallelForBody => Unsafe.AsRef<TBody>(state).Invoke(index);
 
@@ -196,6 +244,14 @@ public readonly unsafe ref struct KernelContext
         public void* State;
         public nint Error;
         public int Failed;
+    }
+
+    private struct IntBody : IParallelForBody
+    {
+        public delegate*<void*, int, void> Body;
+        public void* State;
+
+        public readonly void Invoke(long index) => Body(State, (int)index);
     }
 
     private readonly struct ActionBody(Action<long> action) : IParallelForBody

@@ -130,14 +130,16 @@ public sealed class CustomOpSessionTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(1, 1000, 0)]
-    [InlineData(2, 1000, 0)]
-    [InlineData(2, 64, 20000)]
-    [InlineData(2, 1, 0)]
-    public void ParallelForRunsEveryIndexExactlyOnce(int intraOpThreads, long total, long spin)
+    [InlineData(1, 1000, 0, false)]
+    [InlineData(2, 1000, 0, false)]
+    [InlineData(2, 64, 20000, false)]
+    [InlineData(2, 1, 0, false)]
+    [InlineData(2, 1000, 0, true)]
+    [InlineData(2, 64, 20000, true)]
+    public void ParallelForRunsEveryIndexExactlyOnce(int intraOpThreads, long total, long spin, bool adapter)
     {
         var g = Graph("cover");
-        g.AddNode("Cover", "c", [], ["Counts", "Threads"], TestOps.DomainName, Attr.Int("total", total), Attr.Int("spin", spin));
+        g.AddNode("Cover", "c", [], ["Counts", "Threads"], TestOps.DomainName, Attr.Int("total", total), Attr.Int("spin", spin), Attr.Int("adapter", adapter ? 1 : 0));
         g.AddOutput("Counts", DataType.Int32, total);
         g.AddOutput("Threads", DataType.Int64);
 
@@ -150,7 +152,7 @@ public sealed class CustomOpSessionTests(ITestOutputHelper output)
             Assert.All(outputs[0].GetTensorDataAsSpan<int>().ToArray(), c => Assert.Equal(1, c));
             long threads = outputs[1].GetTensorDataAsSpan<long>()[0];
             Assert.InRange(threads, 1, intraOpThreads);
-            output.WriteLine($"intra-op threads {intraOpThreads}, total {total}, spin {spin}: {threads} thread(s) ran iterations");
+            output.WriteLine($"intra-op threads {intraOpThreads}, total {total}, spin {spin}, adapter {adapter}: {threads} thread(s) ran iterations");
         }
     }
 

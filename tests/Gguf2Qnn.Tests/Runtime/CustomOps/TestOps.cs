@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Gguf2Qnn.Runtime.CustomOps;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Xunit;
 
 namespace Gguf2Qnn.Tests.Runtime.CustomOps;
 
@@ -39,7 +40,7 @@ internal static class TestOps
             "Cover",
             [],
             [new(TensorElementType.Int32), new(TensorElementType.Int64)],
-            info => new Cover(info.GetInt64("total"), info.GetInt64("spin", 0))),
+            info => new Cover(info.GetInt64("total"), info.GetInt64("spin", 0), info.GetInt64("adapter", 0) != 0)),
         new ManagedCustomOp(
             "Overhead",
             [],
@@ -150,21 +151,56 @@ internal static class TestOps
         }
     }
 
-    /// <summary>Output 0: how often each index of [0, total) ran; output 1: the number of distinct threads used.</summary>
-    private sealed class Cover(long total, long spin) : ICustomOpKernel
+    /// <summary>
+    /// Output 0: how often each index of [0, total) ran; output 1: the number of distinct threads used. With
+    /// <c>adapter</c> the loop goes through <see cref="KernelParallelFor"/> (the kernels' interface), and a call after
+    /// its Dispose must throw.
+    /// </summary>
+    private sealed unsafe class Cover(long total, long spin, bool adapter) : ICustomOpKernel
     {
         public void Compute(KernelContext context)
         {
-            var counts = new int[total];
-            var threads = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
-            context.ParallelFor(total, i =>
+            var state = new CoverState(total, spin);
+            if (adapter)
             {
-                Interlocked.Increment(ref counts[i]);
-                threads.TryAdd(Environment.CurrentManagedThreadId, true);
-                Thread.SpinWait((int)spin);
-            });
-            counts.CopyTo(context.GetOutput(0, [total]).GetMutableData<int>());
-            context.GetOutput(1, []).GetMutableData<long>()[0] = threads.Count;
+                var parallel = context.CreateParallelFor();
+                var handle = System.Runtime.InteropServices.GCHandle.Alloc(state);
+                try
+                {
+                    parallel.For((int)total, &CoverIndex, (void*)System.Runtime.InteropServices.GCHandle.ToIntPtr(handle));
+                }
+                finally
+                {
+                    handle.Free();
+                    parallel.Dispose();
+                }
+
+                Assert.Throws<ObjectDisposedException>(() => parallel.For(1, &CoverIndex, null));
+            }
+            else
+            {
+                context.ParallelFor(total, state.Run);
+            }
+
+            state.Counts.CopyTo(context.GetOutput(0, [total]).GetMutableData<int>());
+            context.GetOutput(1, []).GetMutableData<long>()[0] = state.Threads.Count;
+        }
+
+        private static void CoverIndex(void* state, int index) =>
+            ((CoverState)System.Runtime.InteropServices.GCHandle.FromIntPtr((nint)state).Target!).Run(index);
+    }
+
+    private sealed class CoverState(long total, long spin)
+    {
+        public int[] Counts { get; } = new int[total];
+
+        public System.Collections.Concurrent.ConcurrentDictionary<int, bool> Threads { get; } = new();
+
+        public void Run(long index)
+        {
+            Interlocked.Increment(ref Counts[index]);
+            Threads.TryAdd(Environment.CurrentManagedThreadId, true);
+            Thread.SpinWait((int)spin);
         }
     }
 
