@@ -84,12 +84,14 @@ public readonly unsafe ref struct KernelTensor
     /// <summary>The elements as a read-only span.</summary>
     /// <typeparam name="T">The element's .NET type: float, double, Half or Float16, BFloat16, byte, sbyte, short, ushort, int, uint, long, ulong or bool.</typeparam>
     /// <exception cref="InvalidOperationException">The tensor is absent, <typeparamref name="T"/> does not match <see cref="ElementType"/>, or it has 2^31 elements or more.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is not one of the types listed.</exception>
     public ReadOnlySpan<T> GetData<T>()
         where T : unmanaged => GetMutableData<T>();
 
     /// <summary>The elements as a writable span (for outputs).</summary>
     /// <typeparam name="T">As for <see cref="GetData{T}"/>.</typeparam>
     /// <exception cref="InvalidOperationException">As for <see cref="GetData{T}"/>.</exception>
+    /// <exception cref="NotSupportedException">As for <see cref="GetData{T}"/>.</exception>
     public Span<T> GetMutableData<T>()
         where T : unmanaged
     {

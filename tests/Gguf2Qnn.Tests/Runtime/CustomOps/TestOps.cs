@@ -40,7 +40,7 @@ internal static class TestOps
             "Cover",
             [],
             [new(TensorElementType.Int32), new(TensorElementType.Int64)],
-            info => new Cover(info.GetInt64("total"), info.GetInt64("spin", 0), info.GetInt64("adapter", 0) != 0)),
+            info => new Cover(info.GetInt64("total"), info.GetInt64("spin", 0), info.GetInt64("adapter", 0) != 0, info.GetInt64("gc", 0) != 0)),
         new ManagedCustomOp(
             "Overhead",
             [],
@@ -154,14 +154,22 @@ internal static class TestOps
     /// <summary>
     /// Output 0: how often each index of [0, total) ran; output 1: the number of distinct threads used. With
     /// <c>adapter</c> the loop goes through <see cref="KernelParallelFor"/> (the kernels' interface), and a call after
-    /// its Dispose must throw.
+    /// its Dispose must throw. With <c>gc</c> some iterations force a compacting collection, and the loop runs twice:
+    /// with a delegate body (captured state on the heap, reached through the caller's stack) and with a struct body
+    /// that lives in a heap object (pinned for the call); the counts must come out 2.
     /// </summary>
-    private sealed unsafe class Cover(long total, long spin, bool adapter) : ICustomOpKernel
+    private sealed unsafe class Cover(long total, long spin, bool adapter, bool gc) : ICustomOpKernel
     {
         public void Compute(KernelContext context)
         {
-            var state = new CoverState(total, spin);
-            if (adapter)
+            var state = new CoverState(total, spin, gc);
+            if (gc)
+            {
+                context.ParallelFor(total, state.Run);
+                var holder = new BodyHolder { Body = new StateBody { State = state } };
+                context.ParallelFor(total, ref holder.Body);
+            }
+            else if (adapter)
             {
                 var parallel = context.CreateParallelFor();
                 var handle = System.Runtime.InteropServices.GCHandle.Alloc(state);
@@ -190,7 +198,19 @@ internal static class TestOps
             ((CoverState)System.Runtime.InteropServices.GCHandle.FromIntPtr((nint)state).Target!).Run(index);
     }
 
-    private sealed class CoverState(long total, long spin)
+    private sealed class BodyHolder
+    {
+        public StateBody Body;
+    }
+
+    private struct StateBody : IParallelForBody
+    {
+        public CoverState State;
+
+        public readonly void Invoke(long index) => State.Run(index);
+    }
+
+    private sealed class CoverState(long total, long spin, bool gc = false)
     {
         public int[] Counts { get; } = new int[total];
 
@@ -198,6 +218,12 @@ internal static class TestOps
 
         public void Run(long index)
         {
+            if (gc && index % 16 == 0)
+            {
+                _ = new byte[1 << 16];
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            }
+
             Interlocked.Increment(ref Counts[index]);
             Threads.TryAdd(Environment.CurrentManagedThreadId, true);
             Thread.SpinWait((int)spin);
