@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
 using Gguf2Qnn.Onnx;
+using Gguf2Qnn.Onnx.Proto;
+using Gguf2Qnn.Runtime.Kernels;
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
@@ -130,7 +133,7 @@ public sealed class OnnxCausalLm : ICausalLm
         }
 
         using var sessionOptions = options.ToSessionOptions();
-        var session = new InferenceSession(modelPath, sessionOptions);
+        var session = CreateSession(modelPath, sessionOptions, options);
         options.Log?.Invoke($"onnxruntime: session created for {modelPath}");
         try
         {
@@ -141,6 +144,50 @@ public sealed class OnnxCausalLm : ICausalLm
             session.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Opens the session, with gguf2qnn's Q4_0 kernels in place of ONNX Runtime's where <see cref="RuntimeOptions.Kernels"/>
+    /// asks for them: the model is read, its Q4_0 MatMulNBits nodes rewritten in memory (<see cref="Q4_0KernelRewriter"/>)
+    /// and the session created from those bytes, with the folder of <paramref name="modelPath"/> as the place of the
+    /// external weights.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException"><see cref="CpuKernels.Gguf2Qnn"/> on a CPU without AVX-512BW.</exception>
+    private static InferenceSession CreateSession(string modelPath, SessionOptions sessionOptions, RuntimeOptions options)
+    {
+        bool ours = options.Kernels switch
+        {
+            CpuKernels.OnnxRuntime => false,
+            CpuKernels.Gguf2Qnn => Q4_0MatMul.IsSupported ? true : throw new PlatformNotSupportedException(
+                "gguf2qnn's Q4_0 kernels need an x86-64 CPU with AVX-512BW, which this one lacks; use --kernels auto or onnxruntime."),
+            _ => Q4_0MatMul.IsSupported,
+        };
+        if (!ours)
+        {
+            options.Log?.Invoke(options.Kernels == CpuKernels.OnnxRuntime
+                ? "kernels: ONNX Runtime's (as asked)"
+                : "kernels: ONNX Runtime's (gguf2qnn's Q4_0 kernels need AVX-512BW, which this CPU lacks)");
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+
+        ModelProto model;
+        using (var file = File.OpenRead(modelPath))
+        {
+            model = ModelProto.Parser.ParseFrom(file);
+        }
+
+        int rewritten = Q4_0KernelRewriter.Rewrite(model);
+        if (rewritten == 0)
+        {
+            options.Log?.Invoke("kernels: ONNX Runtime's (the model has no Q4_0 MatMulNBits node)");
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+
+        options.Log?.Invoke($"kernels: gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten} Q4_0 MatMulNBits nodes; ONNX Runtime's for the rest");
+        string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        sessionOptions.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", folder);
+        Q4_0MatMulOp.Domain.AddTo(sessionOptions);
+        return new InferenceSession(model.ToByteArray(), sessionOptions);
     }
 
     /// <summary>

@@ -45,7 +45,8 @@ public sealed unsafe class SerialParallelFor : IKernelParallelFor
 public sealed unsafe class Q4_0MatMul : IDisposable
 {
     private const int Mr = 6;
-    private static readonly int PrefetchBytes = int.TryParse(Environment.GetEnvironmentVariable("G2Q_PF"), out int pf) ? pf : 0;
+    private static readonly int GemvMaxTasks = int.TryParse(Environment.GetEnvironmentVariable("G2Q_TASKS"), out int t) ? t : 64;
+    private static readonly int GemvMinPairs = int.TryParse(Environment.GetEnvironmentVariable("G2Q_MINPAIRS"), out int mp) ? mp : 8;
     private const int PairBlockBytes = 1152; // 8 quads × 128 bytes of weights + 32 float32 scales
 
     private readonly Q4_0PackedWeights _weights;
@@ -89,7 +90,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
             var job = new Job
             {
                 Weights = _weights.Data,
-                PanelStride = _weights.PanelStride,
+                PairStride = _weights.PairStride,
                 N = _weights.N,
                 K = k,
                 Kb = kb,
@@ -110,12 +111,12 @@ public sealed unsafe class Q4_0MatMul : IDisposable
                 if (m == 1)
                 {
                     QuantizeRows(&job, 0);
-                    parallel.For(TaskCount(_weights.Panels / 2, 8, out job.PairsPerTask), &GemvTask, &job);
+                    parallel.For(TaskCount(_weights.Panels / 2, GemvMinPairs, GemvMaxTasks, out job.PairsPerTask), &GemvTask, &job);
                 }
                 else
                 {
                     parallel.For((mPad + job.RowsPerTask - 1) / job.RowsPerTask, &QuantizeTask, &job);
-                    parallel.For(TaskCount(_weights.Panels / 2, 1, out job.PairsPerTask), &GemmTask, &job);
+                    parallel.For(TaskCount(_weights.Panels / 2, 1, 64, out job.PairsPerTask), &GemmTask, &job);
                 }
             }
             finally
@@ -137,10 +138,10 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         if (_ownsWeights) _weights.Dispose();
     }
 
-    private static int TaskCount(int pairs, int minPairsPerTask, out int pairsPerTask)
+    private static int TaskCount(int pairs, int minPairsPerTask, int maxTasks, out int pairsPerTask)
     {
         // Enough tasks for ORT's pool to balance two to a few threads, not so many that per-task overhead shows.
-        int tasks = Math.Max(1, Math.Min(pairs / minPairsPerTask, 64));
+        int tasks = Math.Max(1, Math.Min(pairs / minPairsPerTask, maxTasks));
         pairsPerTask = (pairs + tasks - 1) / tasks;
         return (pairs + pairsPerTask - 1) / pairsPerTask;
     }
@@ -148,7 +149,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     private struct Job
     {
         public byte* Weights;
-        public long PanelStride;
+        public long PairStride;
         public int N, K, Kb, M, MPad, RowsPerTask, PairsPerTask;
         public float* A, Y, Bias;
         public sbyte* Q;
@@ -258,8 +259,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         float* scaleA = job->ScaleA, offsetA = job->OffsetA;
         for (int pair = start; pair < end; pair++)
         {
-            byte* w0 = job->Weights + (2L * pair * job->PanelStride);
-            byte* w1 = w0 + job->PanelStride;
+            byte* w = job->Weights + (pair * job->PairStride);
             var acc0 = Vector512<float>.Zero;
             var acc1 = Vector512<float>.Zero;
             for (int b = 0; b < kb; b++)
@@ -276,22 +276,8 @@ public sealed unsafe class Q4_0MatMul : IDisposable
                 var sa = Vector512.Create(scaleA[b]);
                 var oa = Vector512.Create(offsetA[b]);
 
-                byte* p0 = w0 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
-                byte* p1 = w1 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
-                if (PrefetchBytes > 0)
-                {
-                    Sse.Prefetch0(p0 + PrefetchBytes);
-                    Sse.Prefetch0(p0 + PrefetchBytes + 64);
-                    Sse.Prefetch0(p0 + PrefetchBytes + 128);
-                    Sse.Prefetch0(p0 + PrefetchBytes + 192);
-                    Sse.Prefetch0(p0 + PrefetchBytes + 256);
-                    Sse.Prefetch0(p1 + PrefetchBytes);
-                    Sse.Prefetch0(p1 + PrefetchBytes + 64);
-                    Sse.Prefetch0(p1 + PrefetchBytes + 128);
-                    Sse.Prefetch0(p1 + PrefetchBytes + 192);
-                    Sse.Prefetch0(p1 + PrefetchBytes + 256);
-                }
-
+                byte* p0 = w + ((long)b * 2 * Q4_0PackedWeights.PanelBlockBytes);
+                byte* p1 = p0 + Q4_0PackedWeights.PanelBlockBytes;
                 acc0 = PanelBlock(p0, acc0, low, ones, a0, a1, a2, a3, a4, a5, a6, a7, sa, oa);
                 acc1 = PanelBlock(p1, acc1, low, ones, a0, a1, a2, a3, a4, a5, a6, a7, sa, oa);
             }
@@ -380,13 +366,12 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Expand(Job* job, int pair, byte* buffer)
     {
-        byte* w0 = job->Weights + (2L * pair * job->PanelStride);
-        byte* w1 = w0 + job->PanelStride;
+        byte* w = job->Weights + (pair * job->PairStride);
         var low = Vector512.Create((byte)0x0F);
         for (int b = 0; b < job->Kb; b++)
         {
-            byte* p0 = w0 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
-            byte* p1 = w1 + ((long)b * Q4_0PackedWeights.PanelBlockBytes);
+            byte* p0 = w + ((long)b * 2 * Q4_0PackedWeights.PanelBlockBytes);
+            byte* p1 = p0 + Q4_0PackedWeights.PanelBlockBytes;
             byte* dst = buffer + ((long)b * PairBlockBytes);
             for (int c = 0; c < 4; c++)
             {

@@ -10,8 +10,9 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>Layout. Rows are grouped into panels of <see cref="PanelRows"/> = 16 (the panel count is rounded up to an
-/// even number; missing rows are zero weights with zero scales). A panel stores its K/32 blocks in K order, each as
-/// <see cref="PanelBlockBytes"/> = 288 bytes: four 64-byte chunks, then 16 fp16 scales d (row order, IEEE binary16,
+/// even number; missing rows are zero weights with zero scales), panels into pairs. A pair stores its K/32 blocks in
+/// K order, block b of the pair being block b of its first panel then block b of its second, so that a kernel working
+/// on 32 rows reads one sequential stream. A panel block is <see cref="PanelBlockBytes"/> = 288 bytes: four 64-byte chunks, then 16 fp16 scales d (row order, IEEE binary16,
 /// little-endian, exactly ggml's d). In chunk q (0–3), 32-bit word n (0–15) holds row n's weights 8q … 8q+7 of the
 /// block: byte j (0–3) has weight 8q+j in its low nibble and weight 8q+4+j in its high nibble. A nibble u stands for
 /// the value d·(u − 8), as in ggml's Q4_0 (ggml-common.h, block_q4_0) and MatMulNBits without zero points.</para>
@@ -71,7 +72,11 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
     internal byte* Data => _data != null ? _data : throw new ObjectDisposedException(nameof(Q4_0PackedWeights));
 
     /// <summary>Bytes from one panel to the next.</summary>
-    internal long PanelStride => (long)Blocks * PanelBlockBytes;
+    internal long PairStride => (long)Blocks * 2 * PanelBlockBytes;
+
+    /// <summary>The 288 bytes of block <paramref name="blk"/> of panel <paramref name="panel"/>.</summary>
+    internal byte* PanelBlock(int panel, int blk) =>
+        Data + ((panel >> 1) * PairStride) + ((long)blk * 2 * PanelBlockBytes) + ((panel & 1) * PanelBlockBytes);
 
     /// <summary>
     /// Re-packs MatMulNBits inputs (com.microsoft MatMulNBits, bits 4, block_size 32, no zero_points, A float32):
@@ -110,17 +115,17 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
     {
         byte* dst0 = _data;
         int n = N, kb = Blocks;
-        long panelStride = PanelStride;
+        long pairStride = PairStride;
         int inexact = 0;
         nint bAddr = (nint)b, sAddr = (nint)scales, dAddr = (nint)dst0;
         Parallel.For(0, Panels, p =>
         {
             byte* src = (byte*)bAddr;
             float* sc = (float*)sAddr;
-            byte* panel = (byte*)dAddr + (p * panelStride);
+            byte* panel = (byte*)dAddr + ((p >> 1) * pairStride) + ((p & 1) * PanelBlockBytes);
             for (int blk = 0; blk < kb; blk++)
             {
-                byte* dst = panel + ((long)blk * PanelBlockBytes);
+                byte* dst = panel + ((long)blk * 2 * PanelBlockBytes);
                 ushort* dScales = (ushort*)(dst + 256);
                 for (int r = 0; r < PanelRows; r++)
                 {
@@ -164,11 +169,10 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(row);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, N);
         if (destination.Length != K) throw new ArgumentOutOfRangeException(nameof(destination), "Needs K values.");
-        byte* panel = Data + ((row / PanelRows) * PanelStride);
         int r = row % PanelRows;
         for (int blk = 0; blk < Blocks; blk++)
         {
-            byte* src = panel + ((long)blk * PanelBlockBytes);
+            byte* src = PanelBlock(row / PanelRows, blk);
             float d = (float)BitConverter.UInt16BitsToHalf(((ushort*)(src + 256))[r]);
             for (int q = 0; q < 4; q++)
             {

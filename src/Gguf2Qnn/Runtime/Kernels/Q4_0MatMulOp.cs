@@ -1,0 +1,74 @@
+using Gguf2Qnn.Runtime.CustomOps;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Gguf2Qnn.Runtime.Kernels;
+
+/// <summary>
+/// The ONNX Runtime custom op <c>com.gguf2qnn.MatMulQ4_0</c> that <see cref="Q4_0KernelRewriter"/> puts in place of
+/// a Q4_0 MatMulNBits node: inputs A float32 [..., K], B uint8 [N, K/32, 16] and scales float32 [N·K/32] (MatMulNBits'
+/// own layout, constant initializers), optional bias float32 [N]; output Y float32 [..., N]; attributes K and N.
+/// The weights are re-packed once per session (<see cref="Q4_0PackedWeights"/>) and every run calls
+/// <see cref="Q4_0MatMul"/> on ONNX Runtime's intra-op threads.
+/// </summary>
+public static class Q4_0MatMulOp
+{
+    /// <summary>The domain holding the op; created once per process and never freed (see <see cref="CustomOpDomain"/>).</summary>
+    public static CustomOpDomain Domain => LazyDomain.Value;
+
+    private static readonly Lazy<CustomOpDomain> LazyDomain = new(() => CustomOpDomain.Create(
+        Q4_0KernelRewriter.Domain,
+        new ManagedCustomOp(
+            Q4_0KernelRewriter.OpType,
+            [new(TensorElementType.Float), new(TensorElementType.UInt8), new(TensorElementType.Float), new(TensorElementType.Float, Optional: true)],
+            [new(TensorElementType.Float)],
+            info => new Kernel(info))));
+
+    private sealed unsafe class Kernel : ICustomOpKernel, IDisposable
+    {
+        private readonly Q4_0MatMul _matmul;
+        private readonly int _k, _n;
+
+        public Kernel(KernelInfo info)
+        {
+            long k = info.GetInt64("K"), n = info.GetInt64("N");
+            if (k <= 0 || k % Q4_0PackedWeights.BlockSize != 0 || k > int.MaxValue || n <= 0 || n > int.MaxValue)
+                throw new InvalidDataException($"{info.NodeName}: {Q4_0KernelRewriter.OpType} needs K a positive multiple of 32 and N > 0 (K={k}, N={n}).");
+            if (!info.TryGetConstantInput(1, out var b) || !info.TryGetConstantInput(2, out var scales))
+                throw new InvalidDataException($"{info.NodeName}: {Q4_0KernelRewriter.OpType} needs B and scales as constant initializers.");
+            _k = (int)k;
+            _n = (int)n;
+            var packed = Q4_0PackedWeights.FromMatMulNBits(b.GetData<byte>(), scales.GetData<float>(), _n, _k);
+            _matmul = new Q4_0MatMul(packed, ownsWeights: true);
+        }
+
+        public void Compute(KernelContext context)
+        {
+            var a = context.GetInput(0);
+            var shape = a.Shape;
+            if (shape.Length == 0 || shape[^1] != _k)
+                throw new InvalidDataException($"{Q4_0KernelRewriter.OpType}: A's last dimension must be K = {_k}.");
+            long m = a.ElementCount / _k;
+            Span<long> outShape = stackalloc long[shape.Length];
+            shape.CopyTo(outShape);
+            outShape[^1] = _n;
+            var y = context.GetOutput(0, outShape);
+            float* bias = null;
+            if (context.InputCount > 3)
+            {
+                var b = context.GetInput(3);
+                if (b.IsPresent)
+                {
+                    if (b.ElementCount != _n) throw new InvalidDataException($"{Q4_0KernelRewriter.OpType}: the bias must have N = {_n} values.");
+                    bias = (float*)b.DataPointer;
+                }
+            }
+
+            if (m == 0) return;
+            if (m > int.MaxValue) throw new InvalidDataException($"{Q4_0KernelRewriter.OpType}: too many rows ({m}).");
+            using var parallel = context.CreateParallelFor();
+            _matmul.Run((float*)a.DataPointer, (int)m, (float*)y.DataPointer, bias, parallel);
+        }
+
+        public void Dispose() => _matmul.Dispose();
+    }
+}
