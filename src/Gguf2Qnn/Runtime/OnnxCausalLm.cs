@@ -176,14 +176,14 @@ public sealed class OnnxCausalLm : ICausalLm
             model = ModelProto.Parser.ParseFrom(file);
         }
 
-        int rewritten = Q4_0KernelRewriter.Rewrite(model);
-        if (rewritten == 0)
+        var rewritten = Q4_0KernelRewriter.Rewrite(model);
+        if (rewritten.Nodes == 0)
         {
             options.Log?.Invoke("kernels: ONNX Runtime's (the model has no Q4_0 MatMulNBits node)");
             return new InferenceSession(modelPath, sessionOptions);
         }
 
-        options.Log?.Invoke($"kernels: gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten} Q4_0 MatMulNBits nodes; ONNX Runtime's for the rest");
+        options.Log?.Invoke($"kernels: gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten.Nodes} Q4_0 MatMulNBits nodes ({rewritten.BiasAdds} bias Adds, {rewritten.Splits} Splits and {rewritten.SwiGlus} SwiGLUs fused into them); ONNX Runtime's for the rest");
         string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         sessionOptions.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", folder);
         Q4_0MatMulOp.Domain.AddTo(sessionOptions);

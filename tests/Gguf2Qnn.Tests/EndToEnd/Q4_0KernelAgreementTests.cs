@@ -33,7 +33,10 @@ public sealed class Q4_0KernelAgreementTests(ConvertedModelsFixture models, ITes
 
         var log = new List<string>();
         using var lm = OnnxCausalLm.Open(onnx, new RuntimeOptions { Kernels = CpuKernels.Gguf2Qnn, Log = log.Add });
-        Assert.Contains(log, l => l.Contains($"for {q4Nodes} Q4_0 MatMulNBits nodes", StringComparison.Ordinal));
+        output.WriteLine(string.Join(Environment.NewLine, log.Where(l => l.StartsWith("kernels:", StringComparison.Ordinal))));
+
+        // 2 layers: q/k/v (one MatMulNBits with its bias Add and a Split) and gate/up (one MatMulNBits, Split, SwiGLU).
+        Assert.Contains(log, l => l.Contains($"for {q4Nodes} Q4_0 MatMulNBits nodes (2 bias Adds, 2 Splits and 2 SwiGLUs fused into them)", StringComparison.Ordinal));
 
         // Prefill of the whole text (the GEMM path), then the same positions one decode step at a time (the GEMV path).
         foreach (int prefill in new[] { ids.Length, 1 })

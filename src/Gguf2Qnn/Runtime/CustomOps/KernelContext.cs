@@ -194,7 +194,7 @@ public readonly unsafe ref struct KernelContext
 
     /// <summary>
     /// An <see cref="Kernels.IKernelParallelFor"/> over this context's intra-op thread pool, for kernels written
-    /// against that interface (e.g. <see cref="Kernels.Q4_0MatMul.Run"/>). Dispose it before
+    /// against that interface (e.g. <see cref="Kernels.Q4_0MatMul"/>). Dispose it before
     /// <see cref="ICustomOpKernel.Compute"/> returns; using it after that throws <see cref="ObjectDisposedException"/>
     /// instead of touching a finished context.
     /// </summary>

@@ -23,13 +23,13 @@ public static class Q4_0KernelRewriter
     /// <summary>The op type of the Q4_0 matmul: Y [..., N] = A [..., K] · Wᵀ (+ bias).</summary>
     public const string OpType = "MatMulQ4_0";
 
-    /// <summary>Rewrites qualifying nodes in place and returns how many were rewritten (0: the model is unchanged).</summary>
+    /// <summary>Rewrites qualifying nodes in place and says what changed (<see cref="Q4_0Rewrite.Nodes"/> = 0: nothing).</summary>
     /// <exception cref="ArgumentNullException">No model.</exception>
-    public static int Rewrite(ModelProto model)
+    public static Q4_0Rewrite Rewrite(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var graph = model.Graph;
-        if (graph is null) return 0;
+        if (graph is null) return default;
         var initializers = new Dictionary<string, TensorProto>();
         foreach (var t in graph.Initializer) initializers[t.Name] = t;
 
@@ -53,12 +53,15 @@ public static class Q4_0KernelRewriter
             var attributes = node.Attribute.Where(a => a.Name is "K" or "N").ToArray();
             node.Attribute.Clear();
             node.Attribute.AddRange(attributes);
+            node.Attribute.Add(Ints("split", [n]));
             count++;
         }
 
+        int biasAdds = 0, splits = 0, swiGlus = 0;
         if (count > 0)
         {
-            FoldBiasAdds(graph, initializers);
+            biasAdds = FoldBiasAdds(graph, initializers);
+            (splits, swiGlus) = FuseSplits(graph, initializers);
         }
 
         if (count > 0 && !model.OpsetImport.Any(o => o.Domain == Domain))
@@ -66,14 +69,14 @@ public static class Q4_0KernelRewriter
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = Domain, Version = 1 });
         }
 
-        return count;
+        return new Q4_0Rewrite(count, biasAdds, splits, swiGlus);
     }
 
     /// <summary>
     /// Moves a bias Add into the new node's bias input: where the node's only consumer is an ai.onnx Add of its output
     /// and a float32 initializer of shape [N], and the output is not a graph output, the Add goes away.
     /// </summary>
-    private static void FoldBiasAdds(GraphProto graph, Dictionary<string, TensorProto> initializers)
+    private static int FoldBiasAdds(GraphProto graph, Dictionary<string, TensorProto> initializers)
     {
         var consumers = new Dictionary<string, List<NodeProto>>();
         foreach (var node in graph.Node)
@@ -103,12 +106,122 @@ public static class Q4_0KernelRewriter
             removed.Add(add);
         }
 
-        if (removed.Count == 0) return;
+        if (removed.Count == 0) return 0;
         var kept = graph.Node.Where(n => !removed.Contains(n)).ToArray();
         graph.Node.Clear();
         graph.Node.AddRange(kept);
+        return removed.Count;
+    }
+
+    /// <summary>
+    /// Lets the new nodes write what follows them. A Split of the output along the last axis into two or three parts
+    /// (all but the last a multiple of 16 wide) becomes the node's <c>split</c> outputs; and where the Split has two
+    /// equal halves feeding exactly silu(first) · second (Sigmoid, Mul, Mul: the cpu target's SwiGLU MLP) the node
+    /// writes that product (<c>swiglu</c> = 1). Values used elsewhere, or graph outputs, are left alone.
+    /// </summary>
+    private static (int Splits, int SwiGlus) FuseSplits(GraphProto graph, Dictionary<string, TensorProto> initializers)
+    {
+        var consumers = new Dictionary<string, List<NodeProto>>();
+        foreach (var node in graph.Node)
+        {
+            foreach (var input in node.Input)
+            {
+                if (!consumers.TryGetValue(input, out var list)) consumers[input] = list = [];
+                list.Add(node);
+            }
+        }
+
+        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet();
+        List<NodeProto> Only(string value) =>
+            graphOutputs.Contains(value) || !consumers.TryGetValue(value, out var users) ? [] : users;
+        var removed = new HashSet<NodeProto>();
+        int splits = 0, swiGlus = 0;
+        foreach (var node in graph.Node)
+        {
+            if (node.OpType != OpType || node.Domain != Domain || node.Output.Count != 1) continue;
+            long n = Int(node, "N", 0);
+            var users = Only(node.Output[0]);
+            if (users.Count != 1 || users[0] is not { OpType: "Split", Domain: "" } split) continue;
+            if (split.Input.Count != 2 || !initializers.TryGetValue(split.Input[1], out var sizesTensor)) continue;
+            long axis = Int(split, "axis", 0);
+            if (axis != -1 || split.Output.Count is < 2 or > 3 || split.Output.Any(o => o.Length == 0)) continue;
+            var sizes = Int64s(sizesTensor);
+            if (sizes is null || sizes.Length != split.Output.Count || sizes.Sum() != n || sizes.Any(w => w <= 0)
+                || sizes[..^1].Any(w => w % Q4_0PackedWeights.PanelRows != 0)) continue;
+
+            if (sizes.Length == 2 && sizes[0] == sizes[1] && n % (2 * Q4_0PackedWeights.PanelRows) == 0
+                && MatchSwiGlu(split.Output[0], split.Output[1], Only) is { } swiGlu)
+            {
+                node.Output[0] = swiGlu.Output;
+                node.Attribute.Add(new AttributeProto { Name = "swiglu", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+                removed.Add(split);
+                removed.UnionWith(swiGlu.Nodes);
+                swiGlus++;
+                continue;
+            }
+
+            node.Output.Clear();
+            node.Output.AddRange(split.Output);
+            var kept = node.Attribute.Where(a => a.Name != "split").ToArray();
+            node.Attribute.Clear();
+            node.Attribute.AddRange(kept);
+            node.Attribute.Add(Ints("split", sizes));
+            removed.Add(split);
+            splits++;
+        }
+
+        if (removed.Count == 0) return (0, 0);
+        var remaining = graph.Node.Where(n => !removed.Contains(n)).ToArray();
+        graph.Node.Clear();
+        graph.Node.AddRange(remaining);
+        return (splits, swiGlus);
+    }
+
+    // gate → Sigmoid → s; Mul(gate, s) → a; Mul(a, up) → y, each value used by those nodes only.
+    private static (string Output, NodeProto[] Nodes)? MatchSwiGlu(string gate, string up, Func<string, List<NodeProto>> users)
+    {
+        var gateUsers = users(gate);
+        if (gateUsers.Count != 2) return null;
+        var sigmoid = gateUsers.FirstOrDefault(u => u is { OpType: "Sigmoid", Domain: "" } && u.Input.Count == 1);
+        var silu = gateUsers.FirstOrDefault(u => u is { OpType: "Mul", Domain: "" });
+        if (sigmoid is null || silu is null || sigmoid.Output.Count != 1) return null;
+        if (!SameInputs(silu, gate, sigmoid.Output[0]) || users(sigmoid.Output[0]).Count != 1 || silu.Output.Count != 1) return null;
+        var siluUsers = users(silu.Output[0]);
+        var upUsers = users(up);
+        if (siluUsers.Count != 1 || upUsers.Count != 1 || siluUsers[0] != upUsers[0]) return null;
+        var gated = siluUsers[0];
+        if (gated is not { OpType: "Mul", Domain: "" } || !SameInputs(gated, silu.Output[0], up) || gated.Output.Count != 1) return null;
+        return (gated.Output[0], [sigmoid, silu, gated]);
+    }
+
+    private static bool SameInputs(NodeProto node, string a, string b) =>
+        node.Input.Count == 2 && ((node.Input[0] == a && node.Input[1] == b) || (node.Input[0] == b && node.Input[1] == a));
+
+    private static long[]? Int64s(TensorProto t)
+    {
+        if (t.DataType != (int)TensorProto.Types.DataType.Int64 || t.Dims.Count != 1 || t.DataLocation == TensorProto.Types.DataLocation.External) return null;
+        if (t.Int64Data.Count > 0) return [.. t.Int64Data];
+        var raw = t.RawData.Span;
+        if (raw.Length != t.Dims[0] * 8) return null;
+        var values = new long[t.Dims[0]];
+        for (int i = 0; i < values.Length; i++) values[i] = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(raw[(i * 8)..]);
+        return values;
+    }
+
+    private static AttributeProto Ints(string name, IEnumerable<long> values)
+    {
+        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        a.Ints.AddRange(values);
+        return a;
     }
 
     private static long Int(NodeProto node, string name, long fallback) =>
         node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
 }
+
+/// <summary>What <see cref="Q4_0KernelRewriter.Rewrite"/> changed.</summary>
+/// <param name="Nodes">MatMulNBits nodes now run by <see cref="Q4_0KernelRewriter.OpType"/>.</param>
+/// <param name="BiasAdds">Bias Add nodes folded into them.</param>
+/// <param name="Splits">Split nodes replaced by their split outputs.</param>
+/// <param name="SwiGlus">Split + silu + Mul chains replaced by their SwiGLU output.</param>
+public readonly record struct Q4_0Rewrite(int Nodes, int BiasAdds, int Splits, int SwiGlus);

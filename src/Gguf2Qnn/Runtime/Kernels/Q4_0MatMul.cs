@@ -39,32 +39,60 @@ public sealed unsafe class SerialParallelFor : IKernelParallelFor
 /// <remarks>
 /// x86-64 with AVX-512BW only (<see cref="IsSupported"/>); the byte products use VPMADDUBSW (16-bit sums of two
 /// products, eight of them accumulated in 16 bits: |u·q| ≤ 15·127, 16 products ≤ 30,480 fits) then VPMADDWD. M = 1
-/// (decode) streams the packed nibbles once, two panels at a time; M ≥ 2 (prefill) expands each pair of panels to
-/// bytes once and runs a 6-row × 32-column register-blocked kernel over every row. Work is split over panel pairs.
+/// (decode) streams the packed nibbles once, a pair of panels (32 rows, one sequential stream) at a time; M ≥ 2
+/// (prefill) expands each pair of panels to bytes once, in an L2-sized buffer, and runs a 6-row × 32-column
+/// register-blocked kernel over every row while prefetching the next pair. Work is split over panel pairs, on the
+/// caller's <see cref="IKernelParallelFor"/> (ONNX Runtime's intra-op pool inside a session).
 /// </remarks>
 public sealed unsafe class Q4_0MatMul : IDisposable
 {
     private const int Mr = 6;
-    private static readonly int GemvMaxTasks = int.TryParse(Environment.GetEnvironmentVariable("G2Q_TASKS"), out int t) ? t : 64;
-    private static readonly int GemvMinPairs = int.TryParse(Environment.GetEnvironmentVariable("G2Q_MINPAIRS"), out int mp) ? mp : 8;
     private const int PairBlockBytes = 1152; // 8 quads × 128 bytes of weights + 32 float32 scales
 
     private readonly Q4_0PackedWeights _weights;
     private readonly bool _ownsWeights;
     private readonly ConcurrentBag<nint> _panelBuffers = new();
     private readonly ConcurrentBag<Scratch> _scratch = new();
+    private readonly int[] _widths;
+    private readonly bool _swiGlu;
 
-    /// <summary>Creates the kernel over packed weights.</summary>
+    /// <summary>Creates the kernel over packed weights: one output Y [M, N].</summary>
     /// <param name="weights">The weights.</param>
     /// <param name="ownsWeights">Dispose <paramref name="weights"/> with this kernel.</param>
     /// <exception cref="PlatformNotSupportedException">The CPU has no AVX-512BW.</exception>
     public Q4_0MatMul(Q4_0PackedWeights weights, bool ownsWeights = false)
+        : this(weights, ownsWeights, Q4_0Epilogue.None)
+    {
+    }
+
+    /// <summary>Creates the kernel over packed weights with an epilogue applied as results leave the registers.</summary>
+    /// <param name="weights">The weights; for <see cref="Q4_0Epilogue.SwiGlu"/> packed with
+    /// <see cref="Q4_0PackedWeights.PairsHalves"/>.</param>
+    /// <param name="ownsWeights">Dispose <paramref name="weights"/> with this kernel.</param>
+    /// <param name="epilogue">What is written (see <see cref="Q4_0Epilogue"/>).</param>
+    /// <exception cref="PlatformNotSupportedException">The CPU has no AVX-512BW.</exception>
+    /// <exception cref="ArgumentException">The epilogue does not fit the weights.</exception>
+    public Q4_0MatMul(Q4_0PackedWeights weights, bool ownsWeights, Q4_0Epilogue epilogue)
     {
         ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(epilogue);
         if (!IsSupported) throw new PlatformNotSupportedException("The Q4_0 kernel needs x86-64 AVX-512BW.");
+        _swiGlu = epilogue.IsSwiGlu;
+        if (_swiGlu != weights.PairsHalves)
+            throw new ArgumentException("SwiGLU needs weights packed with the halves of N paired, and only SwiGLU reads them so.", nameof(epilogue));
+        _widths = epilogue.IsSwiGlu ? [weights.N / 2] : epilogue.SplitWidths.Count == 0 ? [weights.N] : [.. epilogue.SplitWidths];
+        if (!_swiGlu)
+        {
+            if (_widths.Length > 3 || _widths.Sum() != weights.N || _widths.Any(w => w <= 0) || _widths[..^1].Any(w => w % Q4_0PackedWeights.PanelRows != 0))
+                throw new ArgumentException($"Split widths must be 1 to 3 positive numbers summing to N = {weights.N}, all but the last multiples of 16.", nameof(epilogue));
+        }
+
         _weights = weights;
         _ownsWeights = ownsWeights;
     }
+
+    /// <summary>The widths of the outputs <see cref="Run(float*, int, ReadOnlySpan{nint}, float*, IKernelParallelFor)"/> writes.</summary>
+    public IReadOnlyList<int> OutputWidths => _widths;
 
     /// <summary>Whether this CPU runs the kernel (AVX-512 F and BW).</summary>
     public static bool IsSupported => Avx512BW.IsSupported && Avx512F.IsSupported;
@@ -78,7 +106,20 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">M is negative.</exception>
     public void Run(float* a, int m, float* y, float* bias, IKernelParallelFor parallel)
     {
+        nint yAddress = (nint)y;
+        Run(a, m, new ReadOnlySpan<nint>(&yAddress, 1), bias, parallel);
+    }
+
+    /// <summary>
+    /// Computes A [M, K] · Wᵀ + bias and writes it through the epilogue: output i is float32 [M, OutputWidths[i]],
+    /// row-major. <paramref name="bias"/> is null or N floats (in W's row order).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">M is negative.</exception>
+    /// <exception cref="ArgumentException">Not one output pointer per <see cref="OutputWidths"/>.</exception>
+    public void Run(float* a, int m, ReadOnlySpan<nint> outputs, float* bias, IKernelParallelFor parallel)
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(m);
+        if (outputs.Length != _widths.Length) throw new ArgumentException($"Needs {_widths.Length} output(s).", nameof(outputs));
         ArgumentNullException.ThrowIfNull(parallel);
         if (m == 0) return;
         int k = _weights.K, kb = _weights.Blocks;
@@ -97,7 +138,13 @@ public sealed unsafe class Q4_0MatMul : IDisposable
                 M = m,
                 MPad = mPad,
                 A = a,
-                Y = y,
+                Y0 = (float*)outputs[0],
+                Y1 = outputs.Length > 1 ? (float*)outputs[1] : null,
+                Y2 = outputs.Length > 2 ? (float*)outputs[2] : null,
+                W0 = _widths[0],
+                W1 = _widths.Length > 1 ? _widths[1] : 0,
+                W2 = _widths.Length > 2 ? _widths[2] : 0,
+                SwiGlu = _swiGlu,
                 Bias = bias,
                 Q = scratch.Q,
                 ScaleA = scratch.ScaleA,
@@ -111,7 +158,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
                 if (m == 1)
                 {
                     QuantizeRows(&job, 0);
-                    parallel.For(TaskCount(_weights.Panels / 2, GemvMinPairs, GemvMaxTasks, out job.PairsPerTask), &GemvTask, &job);
+                    parallel.For(TaskCount(_weights.Panels / 2, 8, 64, out job.PairsPerTask), &GemvTask, &job);
                 }
                 else
                 {
@@ -151,7 +198,9 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         public byte* Weights;
         public long PairStride;
         public int N, K, Kb, M, MPad, RowsPerTask, PairsPerTask;
-        public float* A, Y, Bias;
+        public float* A, Y0, Y1, Y2, Bias;
+        public int W0, W1, W2;
+        public bool SwiGlu;
         public sbyte* Q;
         public float* ScaleA, OffsetA;
         public nint Owner;
@@ -282,8 +331,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
                 acc1 = PanelBlock(p1, acc1, low, ones, a0, a1, a2, a3, a4, a5, a6, a7, sa, oa);
             }
 
-            Store(job, 0, pair * 32, acc0);
-            Store(job, 0, (pair * 32) + 16, acc1);
+            StorePair(job, 0, pair, acc0, acc1);
         }
     }
 
@@ -321,19 +369,73 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         return (magnitude.AsUInt32() | Avx512F.ShiftLeftLogical(x & Vector512.Create(0x8000u), 16)).AsSingle();
     }
 
+    /// <summary>Writes the 32 results of panel pair <paramref name="pair"/> for one row of A through the epilogue.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePair(Job* job, int row, int pair, Vector512<float> first, Vector512<float> second)
+    {
+        if (job->SwiGlu)
+        {
+            // Pair i holds gate rows 16i… and up rows N/2 + 16i…: silu(gate)·up = gate·up / (1 + e^−gate).
+            int half = job->W0, col = pair * 16;
+            if (job->Bias != null)
+            {
+                first += Vector512.Load(job->Bias + col);
+                second += Vector512.Load(job->Bias + half + col);
+            }
+
+            (first * second / (Vector512<float>.One + Vector512.Exp(-first))).Store(job->Y0 + ((long)row * half) + col);
+            return;
+        }
+
+        Store(job, row, pair * 32, first);
+        Store(job, row, (pair * 32) + 16, second);
+    }
+
+    /// <summary>Writes 16 results from column <paramref name="col"/> of W's rows into the split output holding them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(Job* job, int row, int col, Vector512<float> v)
     {
         int n = job->N;
-        float* y = job->Y + ((long)row * n) + col;
-        if (col + 16 <= n)
+        if (col >= n) return;
+        if (job->Bias != null)
         {
-            if (job->Bias != null) v += Vector512.Load(job->Bias + col);
+            v += col + 16 <= n ? Vector512.Load(job->Bias + col) : Tail(job->Bias + col, n - col);
+        }
+
+        float* y;
+        int width;
+        if (col < job->W0)
+        {
+            y = job->Y0 + ((long)row * job->W0) + col;
+            width = job->W0 - col;
+        }
+        else if (col < job->W0 + job->W1)
+        {
+            int c = col - job->W0;
+            y = job->Y1 + ((long)row * job->W1) + c;
+            width = job->W1 - c;
+        }
+        else
+        {
+            int c = col - job->W0 - job->W1;
+            y = job->Y2 + ((long)row * job->W2) + c;
+            width = job->W2 - c;
+        }
+
+        if (width >= 16)
+        {
             v.Store(y);
             return;
         }
 
-        for (int i = 0; col + i < n; i++) y[i] = v[i] + (job->Bias != null ? job->Bias[col + i] : 0f);
+        for (int i = 0; i < width; i++) y[i] = v[i];
+    }
+
+    private static Vector512<float> Tail(float* p, int count)
+    {
+        var v = Vector512<float>.Zero;
+        for (int i = 0; i < count; i++) v = v.WithElement(i, p[i]);
+        return v;
     }
 
     /// <summary>Prefill: expand a panel pair to bytes once, then every 6-row group of A against it.</summary>
@@ -354,7 +456,22 @@ public sealed unsafe class Q4_0MatMul : IDisposable
             for (int pair = start; pair < end; pair++)
             {
                 Expand(job, pair, buffer);
-                for (int m0 = 0; m0 < job->MPad; m0 += Mr) Kernel6x32(job, buffer, m0, pair * 32);
+
+                // While the expanded pair is multiplied (compute-bound), pull the next pair's packed weights into L2,
+                // a slice per row group, so that its Expand does not wait on memory.
+                byte* next = pair + 1 < end ? job->Weights + ((pair + 1) * job->PairStride) : null;
+                int groups = job->MPad / Mr;
+                long slice = ((job->PairStride / groups) + 63) & ~63L;
+                for (int m0 = 0, gi = 0; m0 < job->MPad; m0 += Mr, gi++)
+                {
+                    if (next != null)
+                    {
+                        long from = gi * slice, to = Math.Min(from + slice, job->PairStride);
+                        for (long off = from; off < to; off += 64) Sse.Prefetch1(next + off);
+                    }
+
+                    Kernel6x32(job, buffer, m0, pair);
+                }
             }
         }
         finally
@@ -389,7 +506,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x32(Job* job, byte* buffer, int m0, int col)
+    private static void Kernel6x32(Job* job, byte* buffer, int m0, int pair)
     {
         int k = job->K, kb = job->Kb;
         sbyte* q0 = job->Q + ((long)m0 * k);
@@ -447,12 +564,12 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         }
 
         int m = job->M;
-        if (m0 < m) { Store(job, m0, col, f00); Store(job, m0, col + 16, f01); }
-        if (m0 + 1 < m) { Store(job, m0 + 1, col, f10); Store(job, m0 + 1, col + 16, f11); }
-        if (m0 + 2 < m) { Store(job, m0 + 2, col, f20); Store(job, m0 + 2, col + 16, f21); }
-        if (m0 + 3 < m) { Store(job, m0 + 3, col, f30); Store(job, m0 + 3, col + 16, f31); }
-        if (m0 + 4 < m) { Store(job, m0 + 4, col, f40); Store(job, m0 + 4, col + 16, f41); }
-        if (m0 + 5 < m) { Store(job, m0 + 5, col, f50); Store(job, m0 + 5, col + 16, f51); }
+        if (m0 < m) StorePair(job, m0, pair, f00, f01);
+        if (m0 + 1 < m) StorePair(job, m0 + 1, pair, f10, f11);
+        if (m0 + 2 < m) StorePair(job, m0 + 2, pair, f20, f21);
+        if (m0 + 3 < m) StorePair(job, m0 + 3, pair, f30, f31);
+        if (m0 + 4 < m) StorePair(job, m0 + 4, pair, f40, f41);
+        if (m0 + 5 < m) StorePair(job, m0 + 5, pair, f50, f51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -462,4 +579,33 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         var t = Avx512F.FusedMultiplySubtract(dot, Vector512.Create(sa), Vector512.Create(oa));
         return Avx512F.FusedMultiplyAdd(t, ws, acc);
     }
+}
+
+/// <summary>
+/// What <see cref="Q4_0MatMul"/> writes: Y as one output (<see cref="None"/>), Y's columns split into up to three
+/// outputs (ONNX Split along the last axis, e.g. the q, k and v of a fused projection), or SwiGLU of Y's two halves
+/// (silu(Y[:, :N/2]) · Y[:, N/2:], the llama.cpp/ggml swiglu of a fused gate_up projection) as one [M, N/2] output.
+/// </summary>
+public sealed class Q4_0Epilogue
+{
+    private Q4_0Epilogue(bool swiGlu, IReadOnlyList<int> widths)
+    {
+        IsSwiGlu = swiGlu;
+        SplitWidths = widths;
+    }
+
+    /// <summary>One output, Y.</summary>
+    public static Q4_0Epilogue None { get; } = new(false, []);
+
+    /// <summary>silu(first half) · second half.</summary>
+    public static Q4_0Epilogue SwiGlu { get; } = new(true, []);
+
+    /// <summary>Whether this is <see cref="SwiGlu"/>.</summary>
+    public bool IsSwiGlu { get; }
+
+    /// <summary>The widths of the split outputs; empty for one output.</summary>
+    public IReadOnlyList<int> SplitWidths { get; }
+
+    /// <summary>Y's columns into outputs of the given widths, in order (all but the last multiples of 16).</summary>
+    public static Q4_0Epilogue Split(params int[] widths) => new(false, widths.ToArray());
 }

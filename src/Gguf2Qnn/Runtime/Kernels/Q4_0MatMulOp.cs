@@ -6,7 +6,9 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// <summary>
 /// The ONNX Runtime custom op <c>com.gguf2qnn.MatMulQ4_0</c> that <see cref="Q4_0KernelRewriter"/> puts in place of
 /// a Q4_0 MatMulNBits node: inputs A float32 [..., K], B uint8 [N, K/32, 16] and scales float32 [N·K/32] (MatMulNBits'
-/// own layout, constant initializers), optional bias float32 [N]; output Y float32 [..., N]; attributes K and N.
+/// own layout, constant initializers), optional bias float32 [N]; attributes K, N, optional <c>split</c> (ints) and
+/// <c>swiglu</c> (int, 0 or 1). Outputs: Y float32 [..., N]; with <c>split</c> = [w0, w1(, w2)] Y's last axis split into
+/// that many outputs (as an ONNX Split); with <c>swiglu</c> = 1 one output [..., N/2] = silu(Y[..., :N/2]) · Y[..., N/2:].
 /// The weights are re-packed once per session (<see cref="Q4_0PackedWeights"/>) and every run calls
 /// <see cref="Q4_0MatMul"/> on ONNX Runtime's intra-op threads.
 /// </summary>
@@ -20,7 +22,7 @@ public static class Q4_0MatMulOp
         new ManagedCustomOp(
             Q4_0KernelRewriter.OpType,
             [new(TensorElementType.Float), new(TensorElementType.UInt8), new(TensorElementType.Float), new(TensorElementType.Float, Optional: true)],
-            [new(TensorElementType.Float)],
+            [new(TensorElementType.Float), new(TensorElementType.Float, Optional: true), new(TensorElementType.Float, Optional: true)],
             info => new Kernel(info))));
 
     private sealed unsafe class Kernel : ICustomOpKernel, IDisposable
@@ -37,8 +39,21 @@ public static class Q4_0MatMulOp
                 throw new InvalidDataException($"{info.NodeName}: {Q4_0KernelRewriter.OpType} needs B and scales as constant initializers.");
             _k = (int)k;
             _n = (int)n;
-            var packed = Q4_0PackedWeights.FromMatMulNBits(b.GetData<byte>(), scales.GetData<float>(), _n, _k);
-            _matmul = new Q4_0MatMul(packed, ownsWeights: true);
+            bool swiGlu = info.GetInt64("swiglu", 0) != 0;
+            var split = info.GetInt64Array("split");
+            if (split.Any(w => w <= 0 || w > _n))
+                throw new InvalidDataException($"{info.NodeName}: split widths must be in [1, N].");
+            var epilogue = swiGlu ? Q4_0Epilogue.SwiGlu : split.Length <= 1 ? Q4_0Epilogue.None : Q4_0Epilogue.Split(split.Select(w => (int)w).ToArray());
+            var packed = Q4_0PackedWeights.FromMatMulNBits(b.GetData<byte>(), scales.GetData<float>(), _n, _k, pairHalves: swiGlu);
+            try
+            {
+                _matmul = new Q4_0MatMul(packed, ownsWeights: true, epilogue);
+            }
+            catch
+            {
+                packed.Dispose();
+                throw;
+            }
         }
 
         public void Compute(KernelContext context)
@@ -50,8 +65,14 @@ public static class Q4_0MatMulOp
             long m = a.ElementCount / _k;
             Span<long> outShape = stackalloc long[shape.Length];
             shape.CopyTo(outShape);
-            outShape[^1] = _n;
-            var y = context.GetOutput(0, outShape);
+            var widths = _matmul.OutputWidths;
+            Span<nint> outputs = stackalloc nint[widths.Count];
+            for (int i = 0; i < widths.Count; i++)
+            {
+                outShape[^1] = widths[i];
+                outputs[i] = context.GetOutput(i, outShape).DataPointer;
+            }
+
             float* bias = null;
             if (context.InputCount > 3)
             {
@@ -66,7 +87,7 @@ public static class Q4_0MatMulOp
             if (m == 0) return;
             if (m > int.MaxValue) throw new InvalidDataException($"{Q4_0KernelRewriter.OpType}: too many rows ({m}).");
             using var parallel = context.CreateParallelFor();
-            _matmul.Run((float*)a.DataPointer, (int)m, (float*)y.DataPointer, bias, parallel);
+            _matmul.Run((float*)a.DataPointer, (int)m, outputs, bias, parallel);
         }
 
         public void Dispose() => _matmul.Dispose();

@@ -37,9 +37,12 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
 
     private byte* _data;
 
-    private Q4_0PackedWeights(int n, int k)
+    private Q4_0PackedWeights(int n, int k, bool pairHalves)
     {
         if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), n, "N must be positive.");
+        if (pairHalves && n % (2 * PanelRows) != 0)
+            throw new ArgumentOutOfRangeException(nameof(n), n, $"Pairing the halves of N needs N a multiple of {2 * PanelRows}.");
+        PairsHalves = pairHalves;
         if (k <= 0 || k % BlockSize != 0)
             throw new ArgumentOutOfRangeException(nameof(k), k, $"K must be a positive multiple of {BlockSize}.");
         N = n;
@@ -65,6 +68,13 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
     /// <summary>Panels of 16 rows (even; ≥ N / 16).</summary>
     public int Panels { get; }
 
+    /// <summary>
+    /// False: panel p holds rows 16p … 16p+15. True: the two halves of N are paired (the layout a fused SwiGLU wants,
+    /// with gate rows first and up rows second, as llama.cpp's and the cpu target's fused gate_up weight): pair i holds
+    /// rows 16i … 16i+15 in its first panel and rows N/2 + 16i … in its second.
+    /// </summary>
+    public bool PairsHalves { get; }
+
     /// <summary>Bytes of packed data (Panels × Blocks × 288).</summary>
     public long ByteLength { get; }
 
@@ -86,9 +96,18 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
     /// <exception cref="ArgumentException">A size does not match N and K.</exception>
     /// <exception cref="NotSupportedException">A scale is not exactly a finite fp16 number (the 2-byte layout would lose
     /// it); weights converted from ggml Q4_0 with finite d always are.</exception>
-    public static Q4_0PackedWeights FromMatMulNBits(ReadOnlySpan<byte> b, ReadOnlySpan<float> scales, int n, int k)
+    public static Q4_0PackedWeights FromMatMulNBits(ReadOnlySpan<byte> b, ReadOnlySpan<float> scales, int n, int k) =>
+        FromMatMulNBits(b, scales, n, k, pairHalves: false);
+
+    /// <summary>
+    /// As <see cref="FromMatMulNBits(ReadOnlySpan{byte}, ReadOnlySpan{float}, int, int)"/>, optionally pairing the two
+    /// halves of N (see <see cref="PairsHalves"/>; N must then be a multiple of 32).
+    /// </summary>
+    /// <exception cref="ArgumentException">A size does not match N and K.</exception>
+    /// <exception cref="NotSupportedException">A scale is not exactly a finite fp16 number.</exception>
+    public static Q4_0PackedWeights FromMatMulNBits(ReadOnlySpan<byte> b, ReadOnlySpan<float> scales, int n, int k, bool pairHalves)
     {
-        var packed = new Q4_0PackedWeights(n, k);
+        var packed = new Q4_0PackedWeights(n, k, pairHalves);
         try
         {
             int kb = packed.Blocks;
@@ -120,6 +139,7 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
         nint bAddr = (nint)b, sAddr = (nint)scales, dAddr = (nint)dst0;
         Parallel.For(0, Panels, p =>
         {
+            int firstRow = FirstRow(p);
             byte* src = (byte*)bAddr;
             float* sc = (float*)sAddr;
             byte* panel = (byte*)dAddr + ((p >> 1) * pairStride) + ((p & 1) * PanelBlockBytes);
@@ -129,7 +149,7 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
                 ushort* dScales = (ushort*)(dst + 256);
                 for (int r = 0; r < PanelRows; r++)
                 {
-                    int row = (p * PanelRows) + r;
+                    int row = firstRow + r;
                     if (row >= n)
                     {
                         for (int q = 0; q < 4; q++) *(uint*)(dst + (q * 64) + (r * 4)) = 0;
@@ -169,10 +189,12 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(row);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, N);
         if (destination.Length != K) throw new ArgumentOutOfRangeException(nameof(destination), "Needs K values.");
+        int half = N / 2;
+        int panel = !PairsHalves ? row / PanelRows : row < half ? 2 * (row / PanelRows) : (2 * ((row - half) / PanelRows)) + 1;
         int r = row % PanelRows;
         for (int blk = 0; blk < Blocks; blk++)
         {
-            byte* src = PanelBlock(row / PanelRows, blk);
+            byte* src = PanelBlock(panel, blk);
             float d = (float)BitConverter.UInt16BitsToHalf(((ushort*)(src + 256))[r]);
             for (int q = 0; q < 4; q++)
             {
@@ -185,6 +207,10 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
             }
         }
     }
+
+    /// <summary>The first row held by panel <paramref name="panel"/>.</summary>
+    private int FirstRow(int panel) =>
+        !PairsHalves ? panel * PanelRows : ((panel >> 1) * PanelRows) + ((panel & 1) * (N / 2));
 
     /// <summary>Frees the packed memory.</summary>
     public void Dispose()

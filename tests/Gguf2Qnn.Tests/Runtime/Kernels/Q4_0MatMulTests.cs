@@ -145,6 +145,94 @@ public sealed unsafe class Q4_0MatMulTests
         }
     }
 
+    [Avx512Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void SplitOutputsAreTheColumnsOfY(int m)
+    {
+        const int n = 88, k = 64;
+        var (b, scales) = RandomWeights(n, k, 30 + m);
+        var a = new float[m * k];
+        for (int i = 0; i < a.Length; i++) a[i] = MathF.Cos(i * 0.7f);
+        var bias = new float[n];
+        for (int i = 0; i < n; i++) bias[i] = i * 0.01f;
+        using var packed = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k);
+        using var plain = new Q4_0MatMul(packed);
+        using var split = new Q4_0MatMul(packed, ownsWeights: false, Q4_0Epilogue.Split(32, 48, 8));
+        Assert.Equal([32, 48, 8], split.OutputWidths);
+        var y = new float[m * n];
+        var parts = new[] { new float[m * 32], new float[m * 48], new float[m * 8] };
+        fixed (float* ap = a, yp = y, bp = bias, y0 = parts[0], y1 = parts[1], y2 = parts[2])
+        {
+            plain.Run(ap, m, yp, bp, SerialParallelFor.Instance);
+            split.Run(ap, m, [(nint)y0, (nint)y1, (nint)y2], bp, SerialParallelFor.Instance);
+        }
+
+        for (int row = 0; row < m; row++)
+        {
+            Assert.Equal(y.AsSpan((row * n) + 0, 32).ToArray(), parts[0].AsSpan(row * 32, 32).ToArray());
+            Assert.Equal(y.AsSpan((row * n) + 32, 48).ToArray(), parts[1].AsSpan(row * 48, 48).ToArray());
+            Assert.Equal(y.AsSpan((row * n) + 80, 8).ToArray(), parts[2].AsSpan(row * 8, 8).ToArray());
+        }
+    }
+
+    [Avx512Theory]
+    [InlineData(1)]
+    [InlineData(13)]
+    public void SwiGluIsSiluOfTheFirstHalfTimesTheSecond(int m)
+    {
+        const int n = 96, k = 64, half = n / 2;
+        var (b, scales) = RandomWeights(n, k, 40 + m);
+        var a = new float[m * k];
+        for (int i = 0; i < a.Length; i++) a[i] = MathF.Sin(i * 1.3f) * 3;
+        var bias = new float[n];
+        for (int i = 0; i < n; i++) bias[i] = (i % 7) - 3;
+        using var plainWeights = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k);
+        using var pairedWeights = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k, pairHalves: true);
+        var row = new float[k];
+        var expectedRow = new float[k];
+        for (int r = 0; r < n; r++)
+        {
+            pairedWeights.DequantizeRow(r, row);
+            plainWeights.DequantizeRow(r, expectedRow);
+            Assert.Equal(expectedRow, row);
+        }
+
+        using var plain = new Q4_0MatMul(plainWeights);
+        using var swiGlu = new Q4_0MatMul(pairedWeights, ownsWeights: false, Q4_0Epilogue.SwiGlu);
+        Assert.Equal([half], swiGlu.OutputWidths);
+        var y = new float[m * n];
+        var gated = new float[m * half];
+        fixed (float* ap = a, yp = y, bp = bias, gp = gated)
+        {
+            plain.Run(ap, m, yp, bp, SerialParallelFor.Instance);
+            swiGlu.Run(ap, m, gp, bp, SerialParallelFor.Instance);
+        }
+
+        for (int r = 0; r < m; r++)
+        {
+            for (int j = 0; j < half; j++)
+            {
+                double g = y[(r * n) + j], u = y[(r * n) + half + j];
+                double expected = g / (1 + Math.Exp(-g)) * u; // silu(g) · u, ggml_swiglu
+                Assert.True(Math.Abs(gated[(r * half) + j] - expected) <= 1e-5 * (1 + Math.Abs(expected)), $"[{r},{j}] {gated[(r * half) + j]} vs {expected}");
+            }
+        }
+    }
+
+    [Avx512Fact]
+    public void EpiloguesThatDoNotFitTheWeightsAreRefused()
+    {
+        var (b, scales) = RandomWeights(64, 32, 50);
+        using var plain = Q4_0PackedWeights.FromMatMulNBits(b, scales, 64, 32);
+        using var paired = Q4_0PackedWeights.FromMatMulNBits(b, scales, 64, 32, pairHalves: true);
+        Assert.Throws<ArgumentException>(() => new Q4_0MatMul(plain, false, Q4_0Epilogue.SwiGlu));
+        Assert.Throws<ArgumentException>(() => new Q4_0MatMul(paired, false, Q4_0Epilogue.None));
+        Assert.Throws<ArgumentException>(() => new Q4_0MatMul(plain, false, Q4_0Epilogue.Split(40, 24)));
+        Assert.Throws<ArgumentException>(() => new Q4_0MatMul(plain, false, Q4_0Epilogue.Split(32, 16)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Q4_0PackedWeights.FromMatMulNBits(b.AsSpan(0, 48 * 16), scales.AsSpan(0, 48), 48, 32, pairHalves: true));
+    }
+
     private sealed class ThreadPoolParallelFor : IKernelParallelFor
     {
         public void For(int count, delegate*<void*, int, void> body, void* state)
