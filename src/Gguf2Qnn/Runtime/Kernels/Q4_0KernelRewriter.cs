@@ -11,8 +11,10 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// </summary>
 /// <remarks>
 /// A node qualifies when it is com.microsoft MatMulNBits (ORT docs/ContribOperators.md) with bits = 4,
-/// block_size = 32, K a multiple of 32, no zero_points and no g_idx, and its B (uint8) and scales (float32) inputs
-/// are initializers: exactly what the cpu target writes for a Q4_0 weight. The new node keeps the inputs A, B,
+/// block_size = 32, accuracy_level = 4 (activations quantized to int8 per block, which is what the kernel computes, as
+/// llama.cpp does), K a multiple of 32, no zero_points and no g_idx, and its B (uint8) and scales (float32) inputs
+/// are initializers: exactly what the cpu target writes for a Q4_0 weight (<c>convert --accuracy-level 0</c> keeps
+/// float activations, and ONNX Runtime's kernels). The new node keeps the inputs A, B,
 /// scales and the optional bias (input 5), and the attributes K and N.
 /// </remarks>
 public static class Q4_0KernelRewriter
@@ -38,6 +40,9 @@ public static class Q4_0KernelRewriter
         {
             if (node.OpType != "MatMulNBits" || node.Domain != OnnxDomains.Microsoft) continue;
             long bits = Int(node, "bits", 4), blockSize = Int(node, "block_size", 0), k = Int(node, "K", 0), n = Int(node, "N", 0);
+            // accuracy_level 4 is MatMulNBits' int8-activation mode, the arithmetic of the kernel; level 0 asks for
+            // float activations and stays with ONNX Runtime.
+            if (Int(node, "accuracy_level", 0) != 4) continue;
             if (bits != 4 || blockSize != Q4_0PackedWeights.BlockSize || k <= 0 || k % 32 != 0 || n <= 0 || k > int.MaxValue || n > int.MaxValue) continue;
             var inputs = node.Input;
             if (inputs.Count < 3 || (inputs.Count > 3 && inputs[3].Length != 0) || (inputs.Count > 4 && inputs[4].Length != 0)) continue;

@@ -45,6 +45,10 @@ public static class Q4_0MatMulOp
                 throw new InvalidDataException($"{info.NodeName}: split widths must be in [1, N].");
             var epilogue = swiGlu ? Q4_0Epilogue.SwiGlu : split.Length <= 1 ? Q4_0Epilogue.None : Q4_0Epilogue.Split(split.Select(w => (int)w).ToArray());
             var packed = Q4_0PackedWeights.FromMatMulNBits(b.GetData<byte>(), scales.GetData<float>(), _n, _k, pairHalves: swiGlu);
+
+            // The packed copy is what runs; ORT's memory-mapped original need not stay resident.
+            MappedFilePages.TryRelease((void*)b.DataPointer, b.ByteLength);
+            MappedFilePages.TryRelease((void*)scales.DataPointer, scales.ByteLength);
             try
             {
                 _matmul = new Q4_0MatMul(packed, ownsWeights: true, epilogue);

@@ -101,10 +101,12 @@ public sealed class Q4_0KernelRewriterTests
         var model = Layer();
         var g = model.Graph;
         g.Node[0].Attribute.Single(a => a.Name == "bits").I = 8;           // Q8_0: ONNX Runtime's kernel
+        g.Node[^1].Attribute.Single(a => a.Name == "accuracy_level").I = 0; // float activations asked for: ONNX Runtime's
         g.Node.Add(Node("Identity", "", ["gate"], ["gate_copy"]));          // gate used once more: no SwiGLU fusion
         g.Output.Add(new ValueInfoProto { Name = "gate_copy" });
         var result = Q4_0KernelRewriter.Rewrite(model);
-        Assert.Equal(new Q4_0Rewrite(2, 0, 1, 0), result);
+        Assert.Equal(new Q4_0Rewrite(1, 0, 1, 0), result);
+        Assert.Equal("MatMulNBits", g.Node[^2].OpType); // down, before the Identity added above
         Assert.Equal("MatMulNBits", g.Node[0].OpType);
         Assert.Contains(g.Node, n => n.OpType == "Split" && n.Output[0] == "q"); // after a MatMulNBits: kept
 
