@@ -272,15 +272,19 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         }
 
         float* a = job->A + ((long)row * k);
-        var absMask = Vector512.Create(0x7FFFFFFF).AsSingle();
+        var absMask = Vector512.Create(0x7FFFFFFF);
         for (int b = 0; b < kb; b++)
         {
             var v0 = Vector512.Load(a + (b * 32));
             var v1 = Vector512.Load(a + (b * 32) + 16);
-            var mx = Avx512F.Max(v0 & absMask, v1 & absMask);
+
+            // max |a| taken on the magnitude bits as integers, which order like the floats they encode with every NaN
+            // above +Inf: a NaN anywhere in the block becomes amax (so d, and the row's outputs, are NaN). The float
+            // max (VMAXPS) returns its second operand when either is NaN, and would drop a NaN of v0.
+            var mx = Avx512F.Max(v0.AsInt32() & absMask, v1.AsInt32() & absMask);
             var m256 = Vector256.Max(mx.GetLower(), mx.GetUpper());
             var m128 = Vector128.Max(m256.GetLower(), m256.GetUpper());
-            float amax = MathF.Max(MathF.Max(m128[0], m128[1]), MathF.Max(m128[2], m128[3]));
+            float amax = BitConverter.Int32BitsToSingle(Math.Max(Math.Max(m128[0], m128[1]), Math.Max(m128[2], m128[3])));
             float d = amax / 127f;
             float id = amax > 0 ? 127f / amax : 0f;
             var q0 = Avx512F.ConvertToVector512Int32(v0 * id); // MXCSR default: round to nearest even

@@ -122,6 +122,33 @@ public sealed unsafe class Q4_0MatMulTests
         }
     }
 
+    [Avx512Theory]
+    [InlineData(1, 0)]
+    [InlineData(1, 17)]
+    [InlineData(3, 0)]
+    [InlineData(8, 45)]
+    public void A_NaN_in_a_row_of_A_gives_NaN_in_that_row_only(int m, int position)
+    {
+        const int n = 48, k = 64;
+        var (b, scales) = RandomWeights(n, k, 60 + m);
+        var a = new float[m * k];
+        for (int i = 0; i < a.Length; i++) a[i] = MathF.Sin(i * 0.9f);
+        using var packed = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k);
+        using var kernel = new Q4_0MatMul(packed);
+        var clean = new float[m * n];
+        var y = new float[m * n];
+        int nanRow = m - 1;
+        fixed (float* ap = a, cp = clean, yp = y)
+        {
+            kernel.Run(ap, m, cp, null, SerialParallelFor.Instance);
+            a[(nanRow * k) + position] = float.NaN; // IEEE 754: a NaN operand makes every sum it enters NaN
+            kernel.Run(ap, m, yp, null, SerialParallelFor.Instance);
+        }
+
+        for (int col = 0; col < n; col++) Assert.True(float.IsNaN(y[(nanRow * n) + col]), $"[{nanRow},{col}] = {y[(nanRow * n) + col]}");
+        Assert.Equal(clean.AsSpan(0, nanRow * n).ToArray(), y.AsSpan(0, nanRow * n).ToArray());
+    }
+
     [Avx512Fact]
     public void Parallel_tasks_give_the_serial_result()
     {
