@@ -13,7 +13,7 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// A node qualifies when it is com.microsoft MatMulNBits (ORT docs/ContribOperators.md) with bits = 4,
 /// block_size = 32, accuracy_level = 4 (activations quantized to int8 per block, which is what the kernel computes, as
 /// llama.cpp does), K a multiple of 32, no zero_points and no g_idx, and its B (uint8) and scales (float32) inputs
-/// are initializers: exactly what the cpu target writes for a Q4_0 weight (<c>convert --accuracy-level 0</c> keeps
+/// are constant initializers (not also graph inputs): exactly what the cpu target writes for a Q4_0 weight (<c>convert --accuracy-level 0</c> keeps
 /// float activations, and ONNX Runtime's kernels). The new node keeps the inputs A, B,
 /// scales and the optional bias (input 5), and the attributes K and N.
 /// </remarks>
@@ -32,8 +32,10 @@ public static class Q4_0KernelRewriter
         ArgumentNullException.ThrowIfNull(model);
         var graph = model.Graph;
         if (graph is null) return default;
+        // Constants only: an initializer that is also a graph input is a default the caller may replace (ONNX IR ≥ 4).
+        var graphInputs = graph.Input.Select(i => i.Name).ToHashSet();
         var initializers = new Dictionary<string, TensorProto>();
-        foreach (var t in graph.Initializer) initializers[t.Name] = t;
+        foreach (var t in graph.Initializer.Where(t => !graphInputs.Contains(t.Name))) initializers[t.Name] = t;
 
         int count = 0;
         foreach (var node in graph.Node)
@@ -65,8 +67,12 @@ public static class Q4_0KernelRewriter
         int biasAdds = 0, splits = 0, swiGlus = 0;
         if (count > 0)
         {
-            biasAdds = FoldBiasAdds(graph, initializers);
-            (splits, swiGlus) = FuseSplits(graph, initializers);
+            // Values that must keep being produced: graph outputs, and names a subgraph (If, Loop, Scan bodies) reads
+            // from this scope, which the consumer lists below (this graph's nodes) do not show.
+            var pinned = graph.Output.Select(o => o.Name).ToHashSet();
+            foreach (var node in graph.Node) AddSubgraphReads(node, pinned);
+            biasAdds = FoldBiasAdds(graph, initializers, pinned);
+            (splits, swiGlus) = FuseSplits(graph, initializers, pinned);
         }
 
         if (count > 0 && !model.OpsetImport.Any(o => o.Domain == Domain))
@@ -79,9 +85,10 @@ public static class Q4_0KernelRewriter
 
     /// <summary>
     /// Moves a bias Add into the new node's bias input: where the node's only consumer is an ai.onnx Add of its output
-    /// and a float32 initializer of shape [N], and the output is not a graph output, the Add goes away.
+    /// and a float32 initializer of shape [N], and the output is not pinned (a graph output or read by a subgraph), the
+    /// Add goes away.
     /// </summary>
-    private static int FoldBiasAdds(GraphProto graph, Dictionary<string, TensorProto> initializers)
+    private static int FoldBiasAdds(GraphProto graph, Dictionary<string, TensorProto> initializers, HashSet<string> pinned)
     {
         var consumers = new Dictionary<string, List<NodeProto>>();
         foreach (var node in graph.Node)
@@ -93,13 +100,12 @@ public static class Q4_0KernelRewriter
             }
         }
 
-        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet();
         var removed = new HashSet<NodeProto>();
         foreach (var node in graph.Node)
         {
             if (node.OpType != OpType || node.Domain != Domain || node.Input.Count != 3 || node.Output.Count != 1) continue;
             string y = node.Output[0];
-            if (graphOutputs.Contains(y) || !consumers.TryGetValue(y, out var users) || users.Count != 1) continue;
+            if (pinned.Contains(y) || !consumers.TryGetValue(y, out var users) || users.Count != 1) continue;
             var add = users[0];
             if (add.OpType != "Add" || add.Domain.Length != 0 || add.Input.Count != 2 || add.Output.Count != 1) continue;
             string other = add.Input[0] == y ? add.Input[1] : add.Input[1] == y ? add.Input[0] : string.Empty;
@@ -122,9 +128,10 @@ public static class Q4_0KernelRewriter
     /// Lets the new nodes write what follows them. A Split of the output along the last axis into two or three parts
     /// (all but the last a multiple of 16 wide) becomes the node's <c>split</c> outputs; and where the Split has two
     /// equal halves feeding exactly silu(first) · second (Sigmoid, Mul, Mul: the cpu target's SwiGLU MLP) the node
-    /// writes that product (<c>swiglu</c> = 1). Values used elsewhere, or graph outputs, are left alone.
+    /// writes that product (<c>swiglu</c> = 1). Values used elsewhere, graph outputs or values a subgraph reads are
+    /// left alone.
     /// </summary>
-    private static (int Splits, int SwiGlus) FuseSplits(GraphProto graph, Dictionary<string, TensorProto> initializers)
+    private static (int Splits, int SwiGlus) FuseSplits(GraphProto graph, Dictionary<string, TensorProto> initializers, HashSet<string> pinned)
     {
         var consumers = new Dictionary<string, List<NodeProto>>();
         foreach (var node in graph.Node)
@@ -136,9 +143,8 @@ public static class Q4_0KernelRewriter
             }
         }
 
-        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet();
         List<NodeProto> Only(string value) =>
-            graphOutputs.Contains(value) || !consumers.TryGetValue(value, out var users) ? [] : users;
+            pinned.Contains(value) || !consumers.TryGetValue(value, out var users) ? [] : users;
         var removed = new HashSet<NodeProto>();
         int splits = 0, swiGlus = 0;
         foreach (var node in graph.Node)
@@ -197,6 +203,23 @@ public static class Q4_0KernelRewriter
         var gated = siluUsers[0];
         if (gated is not { OpType: "Mul", Domain: "" } || !SameInputs(gated, silu.Output[0], up) || gated.Output.Count != 1) return null;
         return (gated.Output[0], [sigmoid, silu, gated]);
+    }
+
+    // Every input name read by nodes of the node's subgraph attributes, at any depth (a superset of the outer values
+    // they read: names a subgraph defines itself are harmless extras).
+    private static void AddSubgraphReads(NodeProto node, HashSet<string> names)
+    {
+        foreach (var attribute in node.Attribute)
+        {
+            foreach (var sub in attribute.G is { } one ? attribute.Graphs.Append(one) : attribute.Graphs)
+            {
+                foreach (var inner in sub.Node)
+                {
+                    names.UnionWith(inner.Input);
+                    AddSubgraphReads(inner, names);
+                }
+            }
+        }
     }
 
     private static bool SameInputs(NodeProto node, string a, string b) =>

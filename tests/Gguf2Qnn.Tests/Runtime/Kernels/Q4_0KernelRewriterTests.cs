@@ -116,6 +116,43 @@ public sealed class Q4_0KernelRewriterTests
         Assert.Contains(g.Node, n => n.OpType == "Sigmoid");
     }
 
+    [Theory]
+    [InlineData("qkv_mm")] // the MatMulNBits output: its bias Add must stay
+    [InlineData("gate")]   // a Split output: the SwiGLU (which would remove it) must stay
+    [InlineData("silu")]
+    public void ValuesASubgraphReadsAreKept(string value)
+    {
+        // An If whose branch reads a value of the outer graph (ONNX IR: subgraphs see the enclosing scope's names).
+        var model = Layer();
+        var g = model.Graph;
+        g.Input.Add(new ValueInfoProto { Name = "cond" });
+        var then = new GraphProto { Name = "then" };
+        then.Node.Add(Node("Identity", "", [value], ["then_out"]));
+        then.Output.Add(new ValueInfoProto { Name = "then_out" });
+        var otherwise = new GraphProto { Name = "else" };
+        otherwise.Node.Add(Node("Identity", "", ["x"], ["else_out"]));
+        otherwise.Output.Add(new ValueInfoProto { Name = "else_out" });
+        g.Node.Add(Node("If", "", ["cond"], ["if_out"],
+            new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = then },
+            new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = otherwise }));
+        g.Output.Add(new ValueInfoProto { Name = "if_out" });
+
+        var result = Q4_0KernelRewriter.Rewrite(model);
+        Assert.Equal(3, result.Nodes);
+        Assert.Contains(g.Node, n => n.OpType != "If" && n.Output.Contains(value));
+    }
+
+    [Fact]
+    public void WeightsAGraphInputCanReplaceAreLeftToOnnxRuntime()
+    {
+        // An initializer that is also a graph input is only a default (ONNX IR ≥ 4): the custom op needs constants.
+        var model = Layer();
+        model.Graph.Input.Add(new ValueInfoProto { Name = "qkv_scales" });
+        var result = Q4_0KernelRewriter.Rewrite(model);
+        Assert.Equal(2, result.Nodes);
+        Assert.Equal("MatMulNBits", model.Graph.Node[0].OpType);
+    }
+
     [Fact]
     public void AModelWithoutQ4_0IsUnchanged()
     {
