@@ -112,7 +112,9 @@ public sealed class OnnxCausalLm : ICausalLm
     /// </summary>
     /// <exception cref="FileNotFoundException">The model file is missing.</exception>
     /// <exception cref="InvalidDataException">The model lacks the decoder inputs and outputs.</exception>
-    /// <exception cref="OnnxRuntimeException">ONNX Runtime cannot load the model.</exception>
+    /// <exception cref="OnnxRuntimeException">ONNX Runtime cannot load the model (or, with <see cref="CpuKernels.Gguf2Qnn"/>,
+    /// gguf2qnn's kernels cannot take one of its Q4_0 weights).</exception>
+    /// <exception cref="PlatformNotSupportedException"><see cref="CpuKernels.Gguf2Qnn"/> on a CPU without AVX-512BW.</exception>
     public static OnnxCausalLm Open(string artifactDir, RuntimeOptions? options = null)
     {
         options ??= new RuntimeOptions();
@@ -150,7 +152,8 @@ public sealed class OnnxCausalLm : ICausalLm
     /// Opens the session, with gguf2qnn's Q4_0 kernels in place of ONNX Runtime's where <see cref="RuntimeOptions.Kernels"/>
     /// asks for them: the model is read, its Q4_0 MatMulNBits nodes rewritten in memory (<see cref="Q4_0KernelRewriter"/>)
     /// and the session created from those bytes, with the folder of <paramref name="modelPath"/> as the place of the
-    /// external weights.
+    /// external weights. With <see cref="CpuKernels.Auto"/>, a model gguf2qnn's kernels cannot load (their factory
+    /// refuses a weight) opens with ONNX Runtime's kernels instead, and the reason is logged.
     /// </summary>
     /// <exception cref="PlatformNotSupportedException"><see cref="CpuKernels.Gguf2Qnn"/> on a CPU without AVX-512BW.</exception>
     private static InferenceSession CreateSession(string modelPath, SessionOptions sessionOptions, RuntimeOptions options)
@@ -183,11 +186,25 @@ public sealed class OnnxCausalLm : ICausalLm
             return new InferenceSession(modelPath, sessionOptions);
         }
 
-        options.Log?.Invoke($"kernels: gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten.Nodes} Q4_0 MatMulNBits nodes ({rewritten.BiasAdds} bias Adds, {rewritten.Splits} Splits and {rewritten.SwiGlus} SwiGLUs fused into them); ONNX Runtime's for the rest");
         string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         sessionOptions.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", folder);
         Q4_0MatMulOp.Domain.AddTo(sessionOptions);
-        return new InferenceSession(model.ToByteArray(), sessionOptions);
+        InferenceSession session;
+        try
+        {
+            session = new InferenceSession(model.ToByteArray(), sessionOptions);
+        }
+        catch (OnnxRuntimeException e) when (options.Kernels == CpuKernels.Auto)
+        {
+            // E.g. an int4 model from another tool whose scales are not binary16 numbers: ONNX Runtime's kernels take
+            // any model that loads, so auto never fails where they would not. A model that is broken for ORT too
+            // fails again below with ORT's own error.
+            options.Log?.Invoke($"kernels: ONNX Runtime's (gguf2qnn's could not take this model: {e.Message.ReplaceLineEndings(" ")})");
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+
+        options.Log?.Invoke($"kernels: gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten.Nodes} Q4_0 MatMulNBits nodes ({rewritten.BiasAdds} bias Adds, {rewritten.Splits} Splits and {rewritten.SwiGlus} SwiGLUs fused into them); ONNX Runtime's for the rest");
+        return session;
     }
 
     /// <summary>

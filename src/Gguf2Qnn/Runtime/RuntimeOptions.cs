@@ -39,7 +39,7 @@ public sealed record RuntimeOptions
     public bool Verbose { get; init; }
 
     /// <summary>
-    /// Which kernels run Q4_0 MatMulNBits nodes (bits 4, block 32, no zero points) in <see cref="OnnxCausalLm"/>.
+    /// Which kernels run Q4_0 MatMulNBits nodes (bits 4, block 32, no zero points, accuracy_level 4) in <see cref="OnnxCausalLm"/>.
     /// Default <see cref="CpuKernels.Auto"/>.
     /// </summary>
     public CpuKernels Kernels { get; init; } = CpuKernels.Auto;
@@ -129,8 +129,8 @@ public sealed record RuntimeOptions
 /// <summary>Which CPU kernels run the Q4_0 weights of a cpu-target model.</summary>
 public enum CpuKernels
 {
-    /// <summary>gguf2qnn's kernels (<see cref="Kernels.Q4_0MatMul"/>) where <see cref="Kernels.Q4_0MatMul.IsSupported"/>,
-    /// else ONNX Runtime's.</summary>
+    /// <summary>gguf2qnn's kernels (<see cref="Kernels.Q4_0MatMul"/>) where <see cref="Kernels.Q4_0MatMul.IsSupported"/>
+    /// and they can take the model's Q4_0 weights (fp16-exact scales), else ONNX Runtime's.</summary>
     Auto,
 
     /// <summary>ONNX Runtime's MatMulNBits (MLAS), as written in the model.</summary>

@@ -73,6 +73,45 @@ public sealed class Q4_0KernelAgreementTests(ConvertedModelsFixture models, ITes
         Assert.Contains(log, l => l.StartsWith("kernels: ONNX Runtime's", StringComparison.Ordinal));
     }
 
+    [Avx512Fact]
+    public void AutoFallsBackToOnnxRuntimeWhereGguf2QnnsKernelsCannotTakeTheWeights()
+    {
+        // A Q4_0-shaped MatMulNBits whose scale is not a binary16 number (as other tools' int4 models have): the packed
+        // layout keeps fp16 scales, so gguf2qnn's kernel refuses it; ONNX Runtime's kernel runs it.
+        var (_, onnx) = models.Get("qwen2-q4_0");
+        string copy = ConvertedModelsFixture.CopyWithoutManifest(onnx);
+        ModelProto model;
+        using (var file = File.OpenRead(Path.Combine(copy, "model.onnx"))) model = ModelProto.Parser.ParseFrom(file);
+        var node = model.Graph.Node.First(n => n.OpType == "MatMulNBits" && n.Attribute.Single(a => a.Name == "bits").I == 4);
+        var scales = model.Graph.Initializer.Single(t => t.Name == node.Input[2]);
+        if (scales.ExternalData.Count == 0)
+        {
+            var raw = scales.RawData.ToByteArray();
+            BitConverter.GetBytes(0.1f).CopyTo(raw, 0);
+            scales.RawData = Google.Protobuf.ByteString.CopyFrom(raw);
+            File.WriteAllBytes(Path.Combine(copy, "model.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(model));
+        }
+        else
+        {
+            string location = scales.ExternalData.Single(e => e.Key == "location").Value;
+            long offset = long.Parse(scales.ExternalData.Single(e => e.Key == "offset").Value, System.Globalization.CultureInfo.InvariantCulture);
+            using var data = File.OpenWrite(Path.Combine(copy, location));
+            data.Position = offset;
+            data.Write(BitConverter.GetBytes(0.1f));
+        }
+
+        var log = new List<string>();
+        using (var lm = OnnxCausalLm.Open(copy, new RuntimeOptions { Kernels = CpuKernels.Auto, Log = log.Add }))
+        {
+            Assert.Contains(log, l => l.StartsWith("kernels: ONNX Runtime's (gguf2qnn's could not", StringComparison.Ordinal));
+            Assert.DoesNotContain(log, l => l.StartsWith("kernels: gguf2qnn's", StringComparison.Ordinal));
+            Assert.All(lm.EvaluateLogits([1, 2, 3])[^1], v => Assert.True(float.IsFinite(v)));
+        }
+
+        var e = Assert.Throws<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => OnnxCausalLm.Open(copy, new RuntimeOptions { Kernels = CpuKernels.Gguf2Qnn }));
+        Assert.Contains("fp16", e.Message, StringComparison.Ordinal);
+    }
+
     private static int CountQ4_0MatMulNBits(string modelPath)
     {
         using var file = File.OpenRead(modelPath);
