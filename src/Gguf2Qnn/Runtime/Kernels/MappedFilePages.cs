@@ -13,7 +13,7 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// Used after <see cref="Q4_0PackedWeights"/> has copied a weight out of ONNX Runtime's memory-mapped external data
 /// (model.onnx.data): ORT keeps the mapping for the session's life, and without this the bytes would count twice in
 /// RSS (the packed copy and the mapped original). Anything but such a mapping — anonymous or heap memory, a shared
-/// mapping, a private one with pages already written, a range crossing mappings — is left alone, since MADV_DONTNEED
+/// mapping, a private one with pages already written (resident or swapped out), a range crossing mappings — is left alone, since MADV_DONTNEED
 /// would discard its contents.
 /// </remarks>
 internal static unsafe class MappedFilePages
@@ -42,41 +42,56 @@ internal static unsafe class MappedFilePages
 
     // /proc/self/smaps: per mapping a header "start-end perms offset dev inode pathname" then "Key: value kB" lines
     // (proc(5)). The range qualifies when one private (MAP_PRIVATE) mapping of a file holds it and that mapping has no
-    // anonymous pages: nothing in it was ever written (copy-on-write), so dropping its pages loses nothing. ONNX Runtime
-    // maps external initializers readable and writable, private.
-    private static bool InPrivateFileMapping(ulong start, ulong end)
+    // anonymous pages, resident (Anonymous) or swapped out (Swap): nothing in it was ever written (copy-on-write), so
+    // dropping its pages loses nothing. ONNX Runtime maps external initializers readable and writable, private.
+    private static bool InPrivateFileMapping(ulong start, ulong end) => InPrivateFileMapping(File.ReadLines("/proc/self/smaps"), start, end);
+
+    /// <summary>The test of <see cref="TryRelease"/> on the text of an smaps file (tests give their own).</summary>
+    internal static bool InPrivateFileMapping(IEnumerable<string> smaps, ulong start, ulong end)
     {
         bool inMapping = false;
-        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        bool? anonymousZero = null, swapZero = null;
+        foreach (var line in smaps)
         {
             if (inMapping)
             {
-                if (line.StartsWith("Anonymous:", StringComparison.Ordinal))
-                {
-                    return line.AsSpan("Anonymous:".Length).Trim().SequenceEqual("0 kB");
-                }
+                if (line.StartsWith("Anonymous:", StringComparison.Ordinal)) anonymousZero = IsZeroKb(line, "Anonymous:");
+                else if (line.StartsWith("Swap:", StringComparison.Ordinal)) swapZero = IsZeroKb(line, "Swap:");
+                else if (!IsHeader(line, out _, out _)) continue;
+                else return false; // the next mapping: a field was missing
 
+                if (anonymousZero is { } a && swapZero is { } w) return a && w;
                 continue;
             }
 
-            int dash = line.IndexOf('-', StringComparison.Ordinal);
-            if (dash <= 0 || line.Contains(':', StringComparison.Ordinal) && line.IndexOf(':', StringComparison.Ordinal) < dash) continue;
-            var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length < 6
-                || !ulong.TryParse(fields[0].AsSpan(0, dash), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong from)
-                || !ulong.TryParse(fields[0].AsSpan(dash + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong to))
-            {
-                continue;
-            }
-
-            if (start < from || start >= to) continue;
+            if (!IsHeader(line, out var fields, out var range) || start < range.From || start >= range.To) continue;
             string perms = fields[1];
-            bool privateFile = perms.Length == 4 && perms[3] == 'p' && fields[4] != "0" && fields[5].TrimStart().StartsWith('/');
-            if (!privateFile || end > to) return false;
+            bool privateFile = perms.Length == 4 && perms[3] == 'p' && fields.Length == 6 && fields[4] != "0" && fields[5].TrimStart().StartsWith('/');
+            if (!privateFile || end > range.To) return false;
             inMapping = true;
         }
 
         return false;
+    }
+
+    private static bool IsZeroKb(string line, string key) => line.AsSpan(key.Length).Trim().SequenceEqual("0 kB");
+
+    private static bool IsHeader(string line, out string[] fields, out (ulong From, ulong To) range)
+    {
+        fields = [];
+        range = default;
+        int dash = line.IndexOf('-', StringComparison.Ordinal);
+        if (dash <= 0 || line.Contains(':', StringComparison.Ordinal) && line.IndexOf(':', StringComparison.Ordinal) < dash) return false;
+        fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 5 // anonymous mappings have no pathname
+            || !ulong.TryParse(fields[0].AsSpan(0, dash), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong from)
+            || !ulong.TryParse(fields[0].AsSpan(dash + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong to))
+        {
+            return false;
+        }
+
+        range = (from, to);
+        return true;
     }
 
     [DllImport("libc", SetLastError = false)]
