@@ -31,10 +31,12 @@ public sealed unsafe class SerialParallelFor : IKernelParallelFor
 
 /// <summary>
 /// Y = A·Wᵀ (+ bias) for float32 activations A [M, K] (row-major) and Q4_0 weights W [N, K] held as
-/// <see cref="Q4_0PackedWeights"/>; Y is float32 [M, N], row-major. The same arithmetic as ggml's Q4_0 × Q8_0 dot
-/// product (ggml-cpu, ggml_vec_dot_q4_0_q8_0): each row of A is quantized per 32-value block to int8 with a float32
-/// scale a/127 (a = the block's largest magnitude, round to nearest even), integer dot products are exact within a
-/// block, and a block contributes d_w · d_a · Σ (u − 8)·q to the float32 sum.
+/// <see cref="Q4_0PackedWeights"/>; Y is float32 [M, N], row-major. The arithmetic of ggml's Q4_0 × Q8_0 dot product
+/// (ggml-cpu, ggml_vec_dot_q4_0_q8_0): each row of A is quantized per 32-value block to int8, q = round(a·127/amax)
+/// (amax = the block's largest magnitude, round to nearest even), integer dot products are exact within a block, and
+/// a block contributes d_w · d_a · Σ (u − 8)·q to the float32 sum, with d_a = amax/127. One difference: d_a stays
+/// float32 here, where ggml's block_q8_0 rounds it to fp16 (a relative 2^−11 at most). A NaN in a row of A makes that
+/// row of Y NaN.
 /// </summary>
 /// <remarks>
 /// x86-64 with AVX-512BW only (<see cref="IsSupported"/>); the byte products use VPMADDUBSW (16-bit sums of two
@@ -364,7 +366,9 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     }
 
     /// <summary>16 IEEE binary16 numbers to float32, exactly for zeros, subnormals and normals (the magnitude bits moved
-    /// to float32's position and rescaled by 2^112). Not for Inf/NaN, which <see cref="Q4_0PackedWeights"/> refuses.</summary>
+    /// to float32's position and rescaled by 2^112). Not for Inf/NaN, which <see cref="Q4_0PackedWeights"/> refuses.
+    /// A binary16 subnormal passes through a float32 subnormal, so a thread with MXCSR.DAZ set (not .NET's default,
+    /// nor ONNX Runtime's unless <c>session.set_denormal_as_zero</c> is on) would read such a scale as zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> HalfToSingle(Vector256<ushort> h)
     {

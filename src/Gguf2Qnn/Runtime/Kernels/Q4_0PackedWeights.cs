@@ -81,7 +81,7 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
     /// <summary>The packed bytes; valid until <see cref="Dispose"/>.</summary>
     internal byte* Data => _data != null ? _data : throw new ObjectDisposedException(nameof(Q4_0PackedWeights));
 
-    /// <summary>Bytes from one panel to the next.</summary>
+    /// <summary>Bytes from one pair of panels to the next (Blocks × 2 × 288; the two panels of a pair interleave per block).</summary>
     internal long PairStride => (long)Blocks * 2 * PanelBlockBytes;
 
     /// <summary>The 288 bytes of block <paramref name="blk"/> of panel <paramref name="panel"/>.</summary>
