@@ -4,7 +4,8 @@
 #
 #   bench/issue5.sh [WORKDIR]        (default /tmp/issue5; needs ~3.5 GB free; the workload is never committed)
 #
-# Environment: ROUNDS (alternating cp/convert rounds, default 5), BENCH_REPS (bench -r, default 3), THREADS (default 2),
+# Environment: ROUNDS (alternating cp/convert rounds, default 5), BENCH_REPS (bench -r, default 3), BENCH_ROUNDS (how many
+# times the bench below runs, default 1), KERNELS_AB=1 (each bench round also with --kernels onnxruntime), THREADS (default 2),
 # COLD=1 (also time cp and convert after dropping the page cache: needs root, slows every other process down a
 # little), HUGEPAGES_AB=1 (also run bench once with GLIBC_TUNABLES=glibc.malloc.hugetlb=1), GGUF2QNN (the binary; default: the Release build).
 # Build first: dotnet build Gguf2Qnn.sln -c Release
@@ -62,8 +63,15 @@ for r in $(seq 1 "$ROUNDS"); do round warm; done
 if [ "${COLD:-0}" = 1 ]; then for r in $(seq 1 "$ROUNDS"); do round cold; done; fi
 echo "== model.onnx.data sha256 $(sha256sum "$DIR/onnx/model.onnx.data" | cut -c1-16)… $(stat -c %s "$DIR/onnx/model.onnx.data") bytes"
 
-echo "== bench (load $(load))"
-"$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
+BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+for r in $(seq 1 "$BENCH_ROUNDS"); do
+  echo "== bench, kernels auto (gguf2qnn's Q4_0 kernels where the CPU has AVX-512BW) (load $(load))"
+  "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
+  if [ "${KERNELS_AB:-0}" = 1 ]; then
+    echo "== bench, --kernels onnxruntime (MLAS MatMulNBits) (load $(load))"
+    "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp --kernels onnxruntime
+  fi
+done
 if [ "${HUGEPAGES_AB:-0}" = 1 ]; then
   echo "== bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (load $(load))"
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp

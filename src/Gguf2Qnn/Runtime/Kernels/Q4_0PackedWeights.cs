@@ -51,7 +51,9 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
         int panels = (n + PanelRows - 1) / PanelRows;
         Panels = panels + (panels & 1);
         ByteLength = (long)Panels * Blocks * PanelBlockBytes;
-        nuint size = ((nuint)ByteLength + HugePage - 1) & ~(HugePage - 1);
+        // Aligned to 2 MiB so whole huge pages can back it; not rounded up to one, so a tail shorter than 2 MiB stays on
+        // 4 KiB pages instead of pinning up to 2 MiB per weight.
+        nuint size = ((nuint)ByteLength + 4095) & ~(nuint)4095;
         _data = (byte*)NativeMemory.AlignedAlloc(size, HugePage);
         AdviseHugePages(_data, size);
     }
