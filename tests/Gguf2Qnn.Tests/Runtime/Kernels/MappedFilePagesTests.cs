@@ -45,35 +45,33 @@ public sealed unsafe class MappedFilePagesTests
         }
     }
 
-    /// <summary>An smaps entry (proc(5) layout) for a private file mapping at 0x10000–0x20000.</summary>
-    private static string[] Smaps(string anonymous, string swap) =>
+    /// <summary>/proc/self/maps lines (proc(5) layout) with a private file mapping at 0x10000–0x20000.</summary>
+    private static readonly string[] Maps =
     [
         "00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon",
-        "Anonymous:             0 kB",
-        "Swap:                  0 kB",
         "00010000-00020000 rw-p 00001000 08:02 4711        /models/model.onnx.data",
-        "Size:                 64 kB",
-        "Rss:                  64 kB",
-        "Private_Dirty:         0 kB",
-        "Anonymous:      " + anonymous,
-        "AnonHugePages:         0 kB",
-        "Swap:           " + swap,
-        "SwapPss:               0 kB",
-        "VmFlags: rd wr mr mw me ac sd",
+        "00030000-00040000 rw-s 00001000 08:02 4711        /models/model.onnx.data",
         "7ffd0000-7ffd1000 rw-p 00000000 00:00 0",
-        "Anonymous:             4 kB",
-        "Swap:                  0 kB",
     ];
 
-    [Theory]
-    [InlineData("0 kB", "0 kB", true)]
-    [InlineData("4 kB", "0 kB", false)] // a written page, resident
-    [InlineData("0 kB", "8 kB", false)] // written pages swapped out: MADV_DONTNEED would discard them
-    public void OnlyAMappingWithNoPageOfItsOwnQualifies(string anonymous, string swap, bool expected)
+    [Fact]
+    public void OnlyARangeInsideOnePrivateFileMappingQualifies()
     {
-        Assert.Equal(expected, MappedFilePages.InPrivateFileMapping(Smaps(anonymous, swap), 0x10000, 0x18000));
-        Assert.False(MappedFilePages.InPrivateFileMapping(Smaps(anonymous, swap), 0x18000, 0x21000)); // crosses its end
-        Assert.False(MappedFilePages.InPrivateFileMapping(Smaps(anonymous, swap), 0x7ffd0000, 0x7ffd0100)); // anonymous
+        Assert.True(MappedFilePages.InPrivateFileMapping(Maps, 0x10000, 0x18000));
+        Assert.False(MappedFilePages.InPrivateFileMapping(Maps, 0x18000, 0x21000)); // crosses its end
+        Assert.False(MappedFilePages.InPrivateFileMapping(Maps, 0x30000, 0x31000)); // shared
+        Assert.False(MappedFilePages.InPrivateFileMapping(Maps, 0x7ffd0000, 0x7ffd0100)); // anonymous
+    }
+
+    [Theory]
+    [InlineData(0UL, true)]                                  // never touched
+    [InlineData((1UL << 63) | (1UL << 61) | 0x1234, true)]   // present, the file's page
+    [InlineData(1UL << 63, false)]                           // present, anonymous: written (copy-on-write)
+    [InlineData((1UL << 62) | 0x55, false)]                  // swapped out: a written page
+    public void OnlyPagesWithoutACopyOfTheirOwnQualify(ulong entry, bool expected)
+    {
+        ulong filePage = (1UL << 63) | (1UL << 61);
+        Assert.Equal(expected, MappedFilePages.NoPageOfItsOwn([filePage, entry, 0]));
     }
 
     [Fact]
