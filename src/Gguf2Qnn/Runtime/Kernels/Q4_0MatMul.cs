@@ -478,7 +478,15 @@ public sealed unsafe class Q4_0MatMul : IDisposable
                         for (long off = from; off < to; off += 64) Sse.Prefetch1(next + off);
                     }
 
-                    Kernel6x32(job, buffer, m0, pair);
+                    // The last group: rows past M are padding (zeros); a remainder of 1–4 rows runs the 2-row kernel
+                    // once or twice instead of computing 6 rows.
+                    int rows = Math.Min(Mr, job->M - m0);
+                    if (rows == Mr || rows == 5) Kernel6x32(job, buffer, m0, pair);
+                    else
+                    {
+                        Kernel2x32(job, buffer, m0, pair);
+                        if (rows > 2) Kernel2x32(job, buffer, m0 + 2, pair);
+                    }
                 }
             }
         }
@@ -578,6 +586,48 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         if (m0 + 3 < m) StorePair(job, m0 + 3, pair, f30, f31);
         if (m0 + 4 < m) StorePair(job, m0 + 4, pair, f40, f41);
         if (m0 + 5 < m) StorePair(job, m0 + 5, pair, f50, f51);
+    }
+
+    /// <summary><see cref="Kernel6x32"/> for two rows (the remainder of M after groups of six).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel2x32(Job* job, byte* buffer, int m0, int pair)
+    {
+        int k = job->K, kb = job->Kb;
+        sbyte* q0 = job->Q + ((long)m0 * k);
+        float* scaleA = job->ScaleA + ((long)m0 * kb);
+        float* offsetA = job->OffsetA + ((long)m0 * kb);
+        var ones = Vector512.Create((short)1);
+        Vector512<float> f00 = default, f01 = default, f10 = default, f11 = default;
+        for (int b = 0; b < kb; b++)
+        {
+            Vector512<short> s00 = default, s01 = default, s10 = default, s11 = default;
+            byte* wb = buffer + ((long)b * PairBlockBytes);
+            sbyte* ab = q0 + (b * 32);
+            for (int g = 0; g < 8; g++)
+            {
+                var w0 = Vector512.Load(wb + (g * 128));
+                var w1 = Vector512.Load(wb + (g * 128) + 64);
+                var x = Vector512.Create(*(int*)(ab + (g * 4))).AsSByte();
+                s00 = Avx512BW.Add(s00, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s01 = Avx512BW.Add(s01, Avx512BW.MultiplyAddAdjacent(w1, x));
+                x = Vector512.Create(*(int*)(ab + k + (g * 4))).AsSByte();
+                s10 = Avx512BW.Add(s10, Avx512BW.MultiplyAddAdjacent(w0, x));
+                s11 = Avx512BW.Add(s11, Avx512BW.MultiplyAddAdjacent(w1, x));
+            }
+
+            var ws0 = Vector512.Load((float*)(wb + 1024));
+            var ws1 = Vector512.Load((float*)(wb + 1088));
+            float* sa = scaleA + b;
+            float* oa = offsetA + b;
+            f00 = Finish(f00, s00, ws0, sa[0], oa[0], ones);
+            f01 = Finish(f01, s01, ws1, sa[0], oa[0], ones);
+            f10 = Finish(f10, s10, ws0, sa[kb], oa[kb], ones);
+            f11 = Finish(f11, s11, ws1, sa[kb], oa[kb], ones);
+        }
+
+        int m = job->M;
+        if (m0 < m) StorePair(job, m0, pair, f00, f01);
+        if (m0 + 1 < m) StorePair(job, m0 + 1, pair, f10, f11);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
