@@ -17,6 +17,11 @@ public static class GgufCli
     /// <summary>Exit code: bad usage or bad input (missing file, not a GGUF, unsupported model).</summary>
     public const int BadInput = 2;
 
+    // The --kernels values, as README and the help write them (Runtime.CpuKernels' names are not what users type).
+    private const string KernelsAuto = "auto";
+    private const string KernelsOnnxRuntime = "onnxruntime";
+    private const string KernelsGguf2Qnn = "gguf2qnn";
+
     /// <summary>Parses <paramref name="args"/> and runs the command, writing to the given writers (no input: <c>chat</c> sees end of input).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, TextReader.Null);
 
@@ -30,14 +35,15 @@ public static class GgufCli
         ArgumentNullException.ThrowIfNull(io);
         var (stdout, stderr) = (io.Out, io.Err);
         var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: runs the single .gguf in ./models, else the demo (a small qwen2 model built, converted and run).");
-        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used and the execution providers, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
+        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used, the execution providers and which kernels run the Q4_0 weights, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
         root.Options.Add(verbose);
-        var kernels = new Option<Runtime.CpuKernels>("--kernels")
+        var kernels = new Option<string>("--kernels")
         {
-            Description = "Which CPU kernels run Q4_0 weights (MatMulNBits, bits 4): auto (gguf2qnn's own where the CPU has AVX-512BW, else ONNX Runtime's), onnxruntime, or gguf2qnn. The artifact folder is the same either way.",
+            Description = "Which CPU kernels run Q4_0 weights (MatMulNBits, bits 4) on the ort engine: auto (gguf2qnn's own where the CPU has AVX-512BW, else ONNX Runtime's), onnxruntime, or gguf2qnn. The artifact folder is the same either way.",
             Recursive = true,
-            DefaultValueFactory = _ => Runtime.CpuKernels.Auto,
+            DefaultValueFactory = _ => KernelsAuto,
         };
+        kernels.AcceptOnlyFromAmong(KernelsAuto, KernelsOnnxRuntime, KernelsGguf2Qnn);
         root.Options.Add(kernels);
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(ConvertCommand.Create(io));
@@ -68,7 +74,12 @@ public static class GgufCli
         }
 
         io.Verbose = parse.GetValue(verbose);
-        io.Kernels = parse.GetValue(kernels);
+        io.Kernels = parse.GetValue(kernels) switch
+        {
+            KernelsOnnxRuntime => Runtime.CpuKernels.OnnxRuntime,
+            KernelsGguf2Qnn => Runtime.CpuKernels.Gguf2Qnn,
+            _ => Runtime.CpuKernels.Auto,
+        };
         try
         {
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });

@@ -46,4 +46,25 @@ public sealed class HelpTextTests
         Assert.Equal(GgufCli.WorkFailed, code);
         Assert.StartsWith($"gguf2qnn: --ep {ep}: not in this build", err, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void KernelsTakesReadmesLowerCaseValuesAndListsThemOnABadOne()
+    {
+        var (_, help, _) = Run("run", "--help");
+        var line = help.Split('\n').Single(l => l.TrimStart().StartsWith("--kernels", StringComparison.Ordinal));
+        Assert.Contains("<auto|gguf2qnn|onnxruntime>", line, StringComparison.Ordinal);
+        Assert.Contains("[default: auto]", line, StringComparison.Ordinal);
+
+        var (code, _, err) = Run("run", TestPaths.Stories260K, "--kernels", "mlas", "-n", "1");
+        Assert.Equal(GgufCli.BadInput, code);
+        Assert.DoesNotContain("Gguf2Qnn.Runtime", err, StringComparison.Ordinal);
+        foreach (var value in new[] { "'auto'", "'onnxruntime'", "'gguf2qnn'" })
+        {
+            Assert.Contains(value, err, StringComparison.Ordinal);
+        }
+
+        var (asked, _, askedErr) = Run("run", TestPaths.Stories260K, "--kernels", "onnxruntime", "--verbose", "-n", "1");
+        Assert.True(asked == 0, askedErr);
+        Assert.Contains("kernels: ONNX Runtime's (as asked)", askedErr, StringComparison.Ordinal);
+    }
 }
