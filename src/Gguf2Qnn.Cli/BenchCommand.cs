@@ -73,6 +73,7 @@ internal static class BenchCommand
         }
         ProcessMemory.ResetPeak();
         using var lm = OnnxCausalLm.Open(artifacts, io.RuntimeOptions() with { IntraOpThreads = s.Threads, ProfilePathPrefix = profilePrefix });
+        io.NoteKernels(lm);
         if (!json)
         {
             io.Err.WriteLine($"bench: {artifacts}: prefill {s.PromptTokens}, decode {s.GenTokens}, {s.Threads} thread(s), {s.Repetitions} repetition(s) after a warm-up{(vsLlamaCpp ? ", alternating with llama.cpp" : string.Empty)}");

@@ -55,6 +55,7 @@ internal static class ChatCommand
         var template = ChatTemplate.FromGguf(tokFile) ?? throw NoTemplate(artifactDir);
         var tokenizer = GgufTokenizer.Create(tokFile);
         using var lm = OnnxCausalLm.Open(artifactDir, io.RuntimeOptions());
+        io.NoteKernels(lm);
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var messages = new List<ChatMessage>();
         if (system is not null)

@@ -137,6 +137,29 @@ public sealed record CliIO(TextWriter Out, TextWriter Err, TextReader? In = null
     /// <summary>Set from <c>--kernels</c> when the command line is parsed (default auto).</summary>
     internal Runtime.CpuKernels Kernels { get; set; }
 
+    /// <summary>
+    /// After a model opened: with <c>--kernels gguf2qnn</c> (and no <c>--verbose</c>, which logs it anyway), says on
+    /// <see cref="Err"/> when gguf2qnn's kernels run none of its nodes (no Q4_0 weight they take, a qnn-target folder).
+    /// </summary>
+    internal void NoteKernels(object lm)
+    {
+        if (Kernels != Runtime.CpuKernels.Gguf2Qnn || Verbose)
+        {
+            return;
+        }
+
+        string? why = lm switch
+        {
+            Runtime.OnnxCausalLm { Gguf2QnnKernelNodes: 0 } onnx => onnx.KernelsDescription,
+            Runtime.QnnStaticCausalLm => Runtime.QnnStaticCausalLm.KernelsDescription,
+            _ => null,
+        };
+        if (why is not null)
+        {
+            Err.WriteLine($"gguf2qnn: --kernels gguf2qnn did not apply; kernels: {why}");
+        }
+    }
+
     /// <summary><paramref name="name"/> under <see cref="WorkingDirectory"/>.</summary>
     internal string InWorkingDirectory(string name) => Path.GetFullPath(Path.Combine(WorkingDirectory ?? Directory.GetCurrentDirectory(), name));
 }

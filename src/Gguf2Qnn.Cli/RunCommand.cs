@@ -147,6 +147,7 @@ internal static class RunCommand
         }
 
         using var lm = CausalLm.Open(artifactDir, io.RuntimeOptions());
+        io.NoteKernels(lm);
         var opts = options with { StopTokens = options.StopTokens.Count > 0 ? options.StopTokens : tokenizer.EndOfGenerationTokens };
         var generated = new List<int>();
         var stream = tokenizer.CreateStreamDecoder();

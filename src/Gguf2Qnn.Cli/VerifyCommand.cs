@@ -88,6 +88,7 @@ internal static class VerifyCommand
         }
 
         using var lm = CausalLm.Open(artifacts, io.RuntimeOptions());
+        io.NoteKernels(lm);
         window = Math.Min(window, Math.Min(lm.ContextLength, ggufContext > 0 ? ggufContext : int.MaxValue));
         using var reference = LlamaCppModel.Load(gguf, new LlamaCppOptions { F32KvCache = true, FlashAttention = false, ContextSize = window, BatchSize = window });
         if (reference.VocabSize != lm.VocabSize)

@@ -25,11 +25,13 @@ public sealed class OnnxCausalLm : ICausalLm
     private readonly string[] _outputNames;
     private readonly OrtValue? _keepOne;
 
-    private OnnxCausalLm(InferenceSession session, string modelPath, int contextLength)
+    private OnnxCausalLm(InferenceSession session, string modelPath, int contextLength, KernelChoice kernels)
     {
         _session = session;
         ModelPath = modelPath;
         ContextLength = contextLength;
+        Gguf2QnnKernelNodes = kernels.Nodes;
+        KernelsDescription = kernels.Description;
 
         LayerCount = 0;
         while (session.InputMetadata.ContainsKey(OnnxNames.PastKey(LayerCount)))
@@ -106,6 +108,14 @@ public sealed class OnnxCausalLm : ICausalLm
     /// (genai_config.json <c>model.context_length</c>; <see cref="int.MaxValue"/> when the file is absent).</summary>
     public int ContextLength { get; }
 
+    /// <summary>How many MatMulNBits nodes gguf2qnn's Q4_0 kernels run (<see cref="RuntimeOptions.Kernels"/>);
+    /// 0 when ONNX Runtime's kernels run every node.</summary>
+    public int Gguf2QnnKernelNodes { get; }
+
+    /// <summary>Which kernels run the Q4_0 weights and why, in one line (what <see cref="RuntimeOptions.Log"/> receives
+    /// after "kernels: "), e.g. "ONNX Runtime's (as asked)".</summary>
+    public string KernelsDescription { get; }
+
     /// <summary>
     /// Opens an artifact folder: the model named by <c>genai_config.json</c> (model.decoder.filename), or
     /// <c>model.onnx</c> when there is no config.
@@ -135,11 +145,12 @@ public sealed class OnnxCausalLm : ICausalLm
         }
 
         using var sessionOptions = options.ToSessionOptions();
-        var session = CreateSession(modelPath, sessionOptions, options);
+        var (session, kernels) = CreateSession(modelPath, sessionOptions, options);
+        options.Log?.Invoke($"kernels: {kernels.Description}");
         options.Log?.Invoke($"onnxruntime: session created for {modelPath}");
         try
         {
-            return new OnnxCausalLm(session, modelPath, contextLength);
+            return new OnnxCausalLm(session, modelPath, contextLength, kernels);
         }
         catch
         {
@@ -156,7 +167,7 @@ public sealed class OnnxCausalLm : ICausalLm
     /// refuses a weight) opens with ONNX Runtime's kernels instead, and the reason is logged.
     /// </summary>
     /// <exception cref="PlatformNotSupportedException"><see cref="CpuKernels.Gguf2Qnn"/> on a CPU without AVX-512BW.</exception>
-    private static InferenceSession CreateSession(string modelPath, SessionOptions sessionOptions, RuntimeOptions options)
+    private static (InferenceSession Session, KernelChoice Kernels) CreateSession(string modelPath, SessionOptions sessionOptions, RuntimeOptions options)
     {
         bool ours = options.Kernels switch
         {
@@ -167,10 +178,9 @@ public sealed class OnnxCausalLm : ICausalLm
         };
         if (!ours)
         {
-            options.Log?.Invoke(options.Kernels == CpuKernels.OnnxRuntime
-                ? "kernels: ONNX Runtime's (as asked)"
-                : "kernels: ONNX Runtime's (gguf2qnn's Q4_0 kernels need AVX-512BW, which this CPU lacks)");
-            return new InferenceSession(modelPath, sessionOptions);
+            return (new InferenceSession(modelPath, sessionOptions), new KernelChoice(0, options.Kernels == CpuKernels.OnnxRuntime
+                ? "ONNX Runtime's (as asked)"
+                : "ONNX Runtime's (gguf2qnn's Q4_0 kernels need AVX-512BW, which this CPU lacks)"));
         }
 
         ModelProto model;
@@ -182,8 +192,9 @@ public sealed class OnnxCausalLm : ICausalLm
         var rewritten = Q4_0KernelRewriter.Rewrite(model);
         if (rewritten.Nodes == 0)
         {
-            options.Log?.Invoke("kernels: ONNX Runtime's (the model has no Q4_0 MatMulNBits node)");
-            return new InferenceSession(modelPath, sessionOptions);
+            // The rewriter takes only accuracy_level 4 (int8 activations); convert --accuracy-level 0 writes Q4_0 at level 0.
+            return (new InferenceSession(modelPath, sessionOptions),
+                new KernelChoice(0, "ONNX Runtime's (the model has no Q4_0 MatMulNBits node at accuracy_level 4, the form gguf2qnn's kernels run)"));
         }
 
         string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
@@ -199,13 +210,15 @@ public sealed class OnnxCausalLm : ICausalLm
             // E.g. an int4 model from another tool whose scales are not binary16 numbers: ONNX Runtime's kernels take
             // any model that loads, so auto never fails where they would not. A model that is broken for ORT too
             // fails again below with ORT's own error.
-            options.Log?.Invoke($"kernels: ONNX Runtime's (gguf2qnn's could not take this model: {e.Message.ReplaceLineEndings(" ")})");
-            return new InferenceSession(modelPath, sessionOptions);
+            return (new InferenceSession(modelPath, sessionOptions),
+                new KernelChoice(0, $"ONNX Runtime's (gguf2qnn's could not take this model: {e.Message.ReplaceLineEndings(" ")})"));
         }
 
-        options.Log?.Invoke($"kernels: gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten.Nodes} Q4_0 MatMulNBits nodes ({rewritten.BiasAdds} bias Adds, {rewritten.Splits} Splits and {rewritten.SwiGlus} SwiGLUs fused into them); ONNX Runtime's for the rest");
-        return session;
+        return (session, new KernelChoice(rewritten.Nodes, $"gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten.Nodes} Q4_0 MatMulNBits nodes ({rewritten.BiasAdds} bias Adds, {rewritten.Splits} Splits and {rewritten.SwiGlus} SwiGLUs fused into them); ONNX Runtime's for the rest"));
     }
+
+    /// <summary>What <see cref="CreateSession"/> chose: the nodes gguf2qnn's kernels run, and the line that says so.</summary>
+    private readonly record struct KernelChoice(int Nodes, string Description);
 
     /// <summary>
     /// One prefill pass over <paramref name="tokens"/> from an empty cache; returns the logits of every position

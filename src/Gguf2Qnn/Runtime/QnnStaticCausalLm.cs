@@ -52,6 +52,10 @@ public sealed class QnnStaticCausalLm : ICausalLm
     /// <summary>The folder's layout.</summary>
     public QnnModelLayout Layout => _layout;
 
+    /// <summary>Which kernels run the graphs' weights, in the words <see cref="OnnxCausalLm.KernelsDescription"/> uses:
+    /// the static graphs run as written, whatever <see cref="RuntimeOptions.Kernels"/> asks.</summary>
+    public const string KernelsDescription = "ONNX Runtime's (a qnn-target folder: its static AR-N/AR-1 graphs run as written; gguf2qnn's kernels run cpu-target folders)";
+
     /// <summary>Opens every part's AR-N and AR-1 graphs.</summary>
     /// <exception cref="FileNotFoundException">qnn_model.json, a graph or the rotary table is missing.</exception>
     /// <exception cref="InvalidDataException">The layout or the rotary table is malformed.</exception>
@@ -89,6 +93,7 @@ public sealed class QnnStaticCausalLm : ICausalLm
         try
         {
             using var sessionOptions = options.ToSessionOptions();
+            options.Log?.Invoke($"kernels: {KernelsDescription}");
             foreach (var part in layout.Parts)
             {
                 var pair = new InferenceSession[2];

@@ -1,0 +1,60 @@
+using Gguf2Qnn.Cli;
+using Gguf2Qnn.Conversion;
+using Gguf2Qnn.Tests.EndToEnd;
+using Gguf2Qnn.Tests.Runtime.Kernels;
+using Xunit;
+using static Gguf2Qnn.Tests.Cli.CliRun;
+
+namespace Gguf2Qnn.Tests.Cli;
+
+/// <summary>
+/// <c>--kernels gguf2qnn</c> where gguf2qnn's Q4_0 kernels cannot run: a model with no Q4_0 weight (stories260K, F32)
+/// and a qnn-target folder run on ONNX Runtime's kernels and say so on stderr.
+/// </summary>
+[Trait("Category", "Cli")]
+public sealed class KernelsOptionTests(ConvertedModelsFixture models) : IClassFixture<ConvertedModelsFixture>
+{
+    private const string NotApplied = "--kernels gguf2qnn did not apply";
+
+    [Fact]
+    public void Gguf2QnnOnAModelWithoutQ4_0WeightsRunsOnnxRuntimesKernelsAndSaysSo()
+    {
+        var (_, onnx) = models.Get("stories");
+        var (code, ours, err) = Run("run", onnx, "-n", "4", "--json", "--kernels", "gguf2qnn");
+        Assert.True(code == 0, err);
+        Assert.Contains($"gguf2qnn: {NotApplied}; kernels: ONNX Runtime's (the model has no Q4_0 MatMulNBits node", err, StringComparison.Ordinal);
+
+        var (ortCode, ort, ortErr) = Run("run", onnx, "-n", "4", "--json", "--kernels", "onnxruntime");
+        Assert.True(ortCode == 0, ortErr);
+        Assert.Equal(ort, ours);
+        Assert.DoesNotContain(NotApplied, ortErr, StringComparison.Ordinal);
+        Assert.DoesNotContain(NotApplied, Run("run", onnx, "-n", "1").Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AQnnTargetFolderRunsAsWrittenAndSaysSo()
+    {
+        var dir = Path.Combine(TestPaths.NewTempDir("kernels-qnn"), "qnn");
+        OnnxConverter.Convert(new ConvertOptions
+        {
+            GgufPath = TestPaths.Stories260K, OutputDirectory = dir, Target = ConversionTarget.Qnn, ContextLength = 64, PrefillLength = 8,
+        });
+
+        var (code, _, err) = Run("run", dir, "-n", "2", "--kernels", "gguf2qnn");
+        Assert.True(code == 0, err);
+        Assert.Contains($"{NotApplied}; kernels: ONNX Runtime's (a qnn-target folder", err, StringComparison.Ordinal);
+
+        var (verboseCode, _, verboseErr) = Run("run", dir, "-n", "2", "--verbose");
+        Assert.True(verboseCode == 0, verboseErr);
+        Assert.Contains("kernels: ONNX Runtime's (a qnn-target folder", verboseErr, StringComparison.Ordinal);
+    }
+
+    [Avx512Fact]
+    public void Gguf2QnnOnAQ4_0ModelSaysNothingExtra()
+    {
+        var (_, onnx) = models.Get("qwen2-q4_0");
+        var (code, _, err) = Run("run", onnx, "-n", "2", "--kernels", "gguf2qnn");
+        Assert.True(code == 0, err);
+        Assert.Equal(string.Empty, err);
+    }
+}
