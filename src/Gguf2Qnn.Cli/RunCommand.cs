@@ -45,6 +45,11 @@ internal static class RunCommand
             var path = p.GetValue(model) ?? ModelDiscovery.Resolve(io, io.ModelsFolder);
             var text = p.GetValue(prompt);
             bool genAi = p.GetValue(engine) == EngineGenAi;
+            if (genAi && io.Kernels == CpuKernels.Gguf2Qnn)
+            {
+                throw new CliException("--kernels gguf2qnn: gguf2qnn's kernels run on the ort engine; ONNX Runtime GenAI (--engine genai) runs ONNX Runtime's. Use one or the other.", GgufCli.BadInput);
+            }
+
             if (!p.GetValue(chat))
             {
                 if (path is null)

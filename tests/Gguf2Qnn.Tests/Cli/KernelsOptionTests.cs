@@ -9,7 +9,7 @@ namespace Gguf2Qnn.Tests.Cli;
 
 /// <summary>
 /// <c>--kernels gguf2qnn</c> where gguf2qnn's Q4_0 kernels cannot run: a model with no Q4_0 weight (stories260K, F32)
-/// and a qnn-target folder run on ONNX Runtime's kernels and say so on stderr.
+/// and a qnn-target folder run on ONNX Runtime's kernels and say so on stderr; <c>--engine genai</c> is bad usage (GenAI runs ONNX Runtime's kernels).
 /// </summary>
 [Trait("Category", "Cli")]
 public sealed class KernelsOptionTests(ConvertedModelsFixture models) : IClassFixture<ConvertedModelsFixture>
@@ -29,6 +29,16 @@ public sealed class KernelsOptionTests(ConvertedModelsFixture models) : IClassFi
         Assert.Equal(ort, ours);
         Assert.DoesNotContain(NotApplied, ortErr, StringComparison.Ordinal);
         Assert.DoesNotContain(NotApplied, Run("run", onnx, "-n", "1").Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Gguf2QnnWithTheGenAiEngineIsBadUsage()
+    {
+        var (_, onnx) = models.Get("stories");
+        var (code, stdout, err) = Run("run", onnx, "--engine", "genai", "-n", "1", "--kernels", "gguf2qnn");
+        Assert.Equal(GgufCli.BadInput, code);
+        Assert.Equal(string.Empty, stdout);
+        Assert.StartsWith("gguf2qnn: --kernels gguf2qnn: gguf2qnn's kernels run on the ort engine", err, StringComparison.Ordinal);
     }
 
     [Fact]
