@@ -146,16 +146,19 @@ internal static class BenchCommand
             refAfter.PeakRssMb - refBefore!.RssMb,
             refAfter.AnonMb - refBefore.AnonMb);
 
-        io.Out.WriteLine(json ? ToJson(s, oursResult, refResult).ToJsonString() : ToTable(s, oursResult, refResult));
+        io.Out.WriteLine(json ? ToJson(s, oursResult, refResult, lm.Gguf2QnnKernelNodes).ToJsonString() : ToTable(s, oursResult, refResult, lm.Gguf2QnnKernelNodes));
         return GgufCli.Success;
     }
 
     private static string Line(double pp, double tg, double ttft) =>
         string.Format(CultureInfo.InvariantCulture, "pp {0:F1} t/s, tg {1:F1} t/s, ttft {2:F1} ms", pp, tg, ttft);
 
-    private static JsonObject ToJson(BenchSettings s, BenchResult ours, BenchResult? reference)
+    /// <summary>The <c>--json</c> document; <c>kernels</c> says whose kernels ran our Q4_0 weights (gguf2qnn's on
+    /// <paramref name="gguf2qnnKernelNodes"/> nodes, or ONNX Runtime's on all when 0).</summary>
+    private static JsonObject ToJson(BenchSettings s, BenchResult ours, BenchResult? reference, int gguf2qnnKernelNodes)
     {
         var o = ours.ToJson();
+        o["kernels"] = gguf2qnnKernelNodes > 0 ? "gguf2qnn" : "onnxruntime";
         o["prompt_tokens"] = s.PromptTokens;
         o["gen_tokens"] = s.GenTokens;
         o["threads"] = s.Threads;
@@ -174,8 +177,9 @@ internal static class BenchCommand
         return o;
     }
 
-    /// <summary>The table: one row per figure, columns padded to their widest cell (wide numbers keep the alignment).</summary>
-    internal static string ToTable(BenchSettings s, BenchResult ours, BenchResult? reference)
+    /// <summary>The table: one row per figure, columns padded to their widest cell (wide numbers keep the alignment);
+    /// its first line also says whose kernels ran our Q4_0 weights (<paramref name="gguf2qnnKernelNodes"/>: see <see cref="OnnxCausalLm.Gguf2QnnKernelNodes"/>).</summary>
+    internal static string ToTable(BenchSettings s, BenchResult ours, BenchResult? reference, int gguf2qnnKernelNodes)
     {
         var c = CultureInfo.InvariantCulture;
         static string Cell(Spread v) => string.Format(CultureInfo.InvariantCulture, "{0:F2} [{1:F2} – {2:F2}]", v.Median, v.Min, v.Max);
@@ -196,7 +200,8 @@ internal static class BenchCommand
         int columns = rows.Max(r => r.Length);
         var widths = Enumerable.Range(0, columns).Select(i => rows.Max(r => i < r.Length ? r[i].Length : 0)).ToArray();
         var sb = new StringBuilder();
-        sb.AppendLine(string.Format(c, "prefill {0}, decode {1}, {2} thread(s), {3} repetition(s): median [min – max]", s.PromptTokens, s.GenTokens, s.Threads, s.Repetitions));
+        string kernels = gguf2qnnKernelNodes > 0 ? string.Format(c, "gguf2qnn's Q4_0 kernels ({0} nodes)", gguf2qnnKernelNodes) : "ONNX Runtime's kernels";
+        sb.AppendLine(string.Format(c, "prefill {0}, decode {1}, {2} thread(s), {3} repetition(s), ours on {4}: median [min – max]", s.PromptTokens, s.GenTokens, s.Threads, s.Repetitions, kernels));
         foreach (var row in rows)
         {
             var cells = row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]));

@@ -60,11 +60,19 @@ public sealed class KernelsOptionTests(ConvertedModelsFixture models) : IClassFi
     }
 
     [Avx512Fact]
-    public void Gguf2QnnOnAQ4_0ModelSaysNothingExtra()
+    public void Gguf2QnnOnAQ4_0ModelSaysNothingExtraAndBenchJsonNamesTheKernels()
     {
         var (_, onnx) = models.Get("qwen2-q4_0");
         var (code, _, err) = Run("run", onnx, "-n", "2", "--kernels", "gguf2qnn");
         Assert.True(code == 0, err);
         Assert.Equal(string.Empty, err);
+
+        foreach (var kernels in new[] { "gguf2qnn", "onnxruntime" })
+        {
+            var (benchCode, json, benchErr) = Run("bench", onnx, "-p", "4", "-n", "2", "-t", "1", "-r", "1", "--json", "--kernels", kernels);
+            Assert.True(benchCode == 0, benchErr);
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            Assert.Equal(kernels, doc.RootElement.GetProperty("kernels").GetString());
+        }
     }
 }

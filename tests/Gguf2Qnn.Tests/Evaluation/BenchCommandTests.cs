@@ -44,6 +44,7 @@ public sealed class BenchCommandTests(ConvertedModelsFixture models) : IClassFix
         Assert.True(root.GetProperty("peak_rss_mb").GetDouble() > 0, "peak_rss_mb");
         Assert.Equal(16, root.GetProperty("prompt_tokens").GetInt32());
         Assert.Equal(2, root.GetProperty("repetitions").GetInt32());
+        Assert.Equal("onnxruntime", root.GetProperty("kernels").GetString()); // stories260K is F32: no Q4_0 weight for gguf2qnn's kernels
     }
 
     [Fact]
@@ -60,7 +61,9 @@ public sealed class BenchCommandTests(ConvertedModelsFixture models) : IClassFix
         var ours = new BenchResult(new Spread(123456.78, 100000.5, 234567.25), new Spread(9.5, 9, 10), new Spread(50, 40, 60), 321, 100);
         var reference = new BenchResult(new Spread(61728.39, 60000, 70000), new Spread(19, 18, 20), new Spread(100, 90, 110), 12, 5);
 
-        var lines = BenchCommand.ToTable(new BenchSettings(128, 64, 4, 3), ours, reference).Split(Environment.NewLine);
+        var lines = BenchCommand.ToTable(new BenchSettings(128, 64, 4, 3), ours, reference, gguf2qnnKernelNodes: 0).Split(Environment.NewLine);
+        Assert.Equal("prefill 128, decode 64, 4 thread(s), 3 repetition(s), ours on ONNX Runtime's kernels: median [min – max]", lines[0]);
+        Assert.Contains("ours on gguf2qnn's Q4_0 kernels (9 nodes):", BenchCommand.ToTable(new BenchSettings(128, 64, 4, 3), ours, reference, gguf2qnnKernelNodes: 9), StringComparison.Ordinal);
 
         Assert.Contains("ratio: ours ÷ llama.cpp (first token: llama.cpp ÷ ours); > 1 = gguf2qnn faster", lines[1], StringComparison.Ordinal);
         var rows = lines.Skip(1).ToArray();
