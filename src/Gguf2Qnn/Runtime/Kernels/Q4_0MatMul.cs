@@ -365,16 +365,20 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         return Avx512F.FusedMultiplyAdd(t, HalfToSingle(Vector256.Load((ushort*)(p + 256))), acc);
     }
 
-    /// <summary>16 IEEE binary16 numbers to float32, exactly for zeros, subnormals and normals (the magnitude bits moved
-    /// to float32's position and rescaled by 2^112). Not for Inf/NaN, which <see cref="Q4_0PackedWeights"/> refuses.
-    /// A binary16 subnormal passes through a float32 subnormal, so a thread with MXCSR.DAZ set (not .NET's default,
-    /// nor ONNX Runtime's unless <c>session.set_denormal_as_zero</c> is on) would read such a scale as zero.</summary>
+    /// <summary>16 IEEE binary16 numbers to float32, exactly for zeros, subnormals and normals: normals by moving the
+    /// exponent and mantissa bits to float32's place and rebasing the exponent (+112), subnormals as their integer
+    /// mantissa × 2^−24 (so no float32 subnormal is involved and MXCSR.DAZ cannot zero them). Not for Inf/NaN, which
+    /// <see cref="Q4_0PackedWeights"/> refuses.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> HalfToSingle(Vector256<ushort> h)
     {
         var x = Avx512F.ConvertToVector512UInt32(h);
-        var magnitude = Avx512F.ShiftLeftLogical(x & Vector512.Create(0x7FFFu), 13).AsSingle() * Vector512.Create(5.192296858534828e33f); // 2^112
-        return (magnitude.AsUInt32() | Avx512F.ShiftLeftLogical(x & Vector512.Create(0x8000u), 16)).AsSingle();
+        var magnitude = x & Vector512.Create(0x7FFFu);
+        var normal = (Avx512F.ShiftLeftLogical(magnitude, 13) + Vector512.Create(112u << 23)).AsSingle();
+        var subnormal = Avx512F.ConvertToVector512Single(magnitude.AsInt32()) * Vector512.Create(5.9604644775390625e-8f); // 2^-24
+        var isSubnormal = Vector512.Equals(x & Vector512.Create(0x7C00u), Vector512<uint>.Zero).AsSingle();
+        var value = Vector512.ConditionalSelect(isSubnormal, subnormal, normal);
+        return (value.AsUInt32() | Avx512F.ShiftLeftLogical(x & Vector512.Create(0x8000u), 16)).AsSingle();
     }
 
     /// <summary>Writes the 32 results of panel pair <paramref name="pair"/> for one row of A through the epilogue.</summary>

@@ -247,6 +247,51 @@ public sealed unsafe class Q4_0MatMulTests
         }
     }
 
+    [Avx512Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void SubnormalZeroAndNegativeScalesAreExact(int m)
+    {
+        // fp16 scales below 2^-14 are subnormal (smallest 2^-24); with normal ones, zeros and negatives.
+        const int n = 32, k = 64;
+        var (b, _) = RandomWeights(n, k, 60);
+        float[] pool = [(float)Half.Epsilon, 3 * (float)Half.Epsilon, -(float)BitConverter.UInt16BitsToHalf(0x03FF), 6.1035156e-5f, 0f, -0f, -0.015625f, 1.5f];
+        var scales = new float[n * (k / 32)];
+        for (int i = 0; i < scales.Length; i++) scales[i] = pool[i % pool.Length];
+        var a = new float[m * k];
+        for (int i = 0; i < a.Length; i++) a[i] = 1f + (i % 5);
+        using var packed = Q4_0PackedWeights.FromMatMulNBits(b, scales, n, k);
+        using var kernel = new Q4_0MatMul(packed);
+        var y = new float[m * n];
+        fixed (float* ap = a, yp = y)
+        {
+            kernel.Run(ap, m, yp, null, SerialParallelFor.Instance);
+        }
+
+        for (int row = 0; row < m; row++)
+        {
+            for (int col = 0; col < n; col++)
+            {
+                double sum = 0;
+                for (int blk = 0; blk < k / 32; blk++)
+                {
+                    float amax = 0;
+                    for (int c = 0; c < 32; c++) amax = MathF.Max(amax, MathF.Abs(a[(row * k) + (blk * 32) + c]));
+                    long isum = 0;
+                    for (int c = 0; c < 32; c++)
+                    {
+                        int q = (int)MathF.Round(a[(row * k) + (blk * 32) + c] * (127f / amax), MidpointRounding.ToEven);
+                        isum += CenteredNibble(b, k, col, (blk * 32) + c) * q;
+                    }
+
+                    sum += (double)scales[(col * (k / 32)) + blk] * (amax / 127f) * isum;
+                }
+
+                Assert.True(Math.Abs(y[(row * n) + col] - sum) <= 1e-5 * (1e-6 + Math.Abs(sum)), $"[{row},{col}] {y[(row * n) + col]} vs {sum}");
+            }
+        }
+    }
+
     [Avx512Fact]
     public void EpiloguesThatDoNotFitTheWeightsAreRefused()
     {
