@@ -43,7 +43,8 @@ public sealed unsafe class SerialParallelFor : IKernelParallelFor
 /// products, eight of them accumulated in 16 bits: |u·q| ≤ 15·127, 16 products ≤ 30,480 fits) then VPMADDWD. M = 1
 /// (decode) streams the packed nibbles once, a pair of panels (32 rows, one sequential stream) at a time; M ≥ 2
 /// (prefill) expands each pair of panels to bytes once, in an L2-sized buffer, and runs a 6-row × 32-column
-/// register-blocked kernel over every row while prefetching the next pair. Work is split over panel pairs, on the
+/// register-blocked kernel over every group of six rows (a 2-row copy of it for the one to four rows left over) while
+/// prefetching the next pair. Work is split over panel pairs, on the
 /// caller's <see cref="IKernelParallelFor"/> (ONNX Runtime's intra-op pool inside a session).
 /// </remarks>
 public sealed unsafe class Q4_0MatMul : IDisposable
