@@ -83,7 +83,22 @@ internal sealed class FakeHub : IDisposable
     /// <summary>Redirect resolve GETs to this server (a "CDN") at <c>/cdn/{sha256}</c>.</summary>
     public FakeHub? Cdn { get; set; }
 
-    public ConcurrentQueue<FakeHubRequest> Requests { get; } = new();
+    /// <summary>
+    /// The requests served so far. Reading it first waits (up to 10 s) for requests still being answered: a client can
+    /// finish reading a response before this server's handler has recorded it, so a test that asserts right after
+    /// its pull would otherwise race the handler (seen as a flaky request count under load).
+    /// </summary>
+    public ConcurrentQueue<FakeHubRequest> Requests
+    {
+        get
+        {
+            SpinWait.SpinUntil(() => Volatile.Read(ref inFlight) == 0, TimeSpan.FromSeconds(10));
+            return requests;
+        }
+    }
+
+    private readonly ConcurrentQueue<FakeHubRequest> requests = new();
+    private int inFlight;
 
     public FakeHubFile Add(string path, byte[] content)
     {
@@ -169,13 +184,15 @@ internal sealed class FakeHub : IDisposable
         var path = target.Split('?')[0];
         var query = target.Contains('?', StringComparison.Ordinal) ? target[(target.IndexOf('?', StringComparison.Ordinal) + 1)..] : string.Empty;
         long served = 0;
+        Interlocked.Increment(ref inFlight);
         try
         {
             served = await Route(stream, method, path, query, headers);
         }
         finally
         {
-            Requests.Enqueue(new FakeHubRequest(method, Uri.UnescapeDataString(path), headers, served));
+            requests.Enqueue(new FakeHubRequest(method, Uri.UnescapeDataString(path), headers, served));
+            Interlocked.Decrement(ref inFlight);
         }
     }
 
