@@ -22,6 +22,10 @@ public abstract class ArchitectureFamily
     /// RMSNorm of Q and K before rope).</summary>
     public virtual bool RequiresQkNorm => false;
 
+    /// <summary>True when llama.cpp requires <c>blk.{i}.post_attention_norm.weight</c> and <c>post_ffw_norm.weight</c>
+    /// (RMSNorm after attention and after the MLP as well as before them: gemma2, gemma3).</summary>
+    public virtual bool RequiresPostNorms => false;
+
     /// <summary>The ONNX Runtime GenAI <c>model.type</c> written to genai_config.json.</summary>
     public virtual string GenAiModelType => Name;
 
@@ -62,6 +66,17 @@ public abstract class ArchitectureFamily
         if (RequiresQkNorm && !config.HasQkNorm)
         {
             throw new GgufFormatException($"{gguf.Path}: architecture '{Name}' requires {GgufTensorNames.AttnQNorm(0)} and {GgufTensorNames.AttnKNorm(0)}.", -1, GgufTensorNames.AttnQNorm(0));
+        }
+
+        if (RequiresPostNorms)
+        {
+            foreach (string name in new[] { GgufTensorNames.AttnPostNorm(0), GgufTensorNames.FfnPostNorm(0) })
+            {
+                if (gguf.FindTensor(name) is null)
+                {
+                    throw new GgufFormatException($"{gguf.Path}: architecture '{Name}' requires {name}.", -1, name);
+                }
+            }
         }
     }
 }

@@ -21,6 +21,9 @@ public sealed class Gemma2 : ArchitectureFamily
     public override RopeStyle RopeStyle => RopeStyle.Neox;
 
     /// <inheritdoc />
+    public override bool RequiresPostNorms => true;
+
+    /// <inheritdoc />
     internal override ModelConfig Configure(IGgufSource gguf, ModelConfig config) => config with
     {
         EmbeddingScale = MathF.Sqrt(config.EmbeddingLength),
@@ -39,14 +42,6 @@ public sealed class Gemma2 : ArchitectureFamily
     internal override void Validate(IGgufSource gguf, ModelConfig config)
     {
         base.Validate(gguf, config);
-        foreach (string name in new[] { GgufTensorNames.AttnPostNorm(0), GgufTensorNames.FfnPostNorm(0) })
-        {
-            if (gguf.FindTensor(name) is null)
-            {
-                throw new GgufFormatException($"{gguf.Path}: architecture 'gemma2' requires {name}.", -1, name);
-            }
-        }
-
         if (config.AttentionLogitSoftcap <= 0f || config.FinalLogitSoftcap <= 0f || config.SlidingWindow <= 0)
         {
             throw new GgufFormatException($"{gguf.Path}: gemma2 soft-capping values and sliding window must be positive.", -1, Name + ".attn_logit_softcapping");

@@ -20,6 +20,9 @@ public sealed class Gemma3 : ArchitectureFamily
     public override RopeStyle RopeStyle => RopeStyle.Neox;
 
     /// <inheritdoc />
+    public override bool RequiresPostNorms => true;
+
+    /// <inheritdoc />
     public override bool RequiresQkNorm => true;
 
     /// <inheritdoc />
@@ -40,14 +43,6 @@ public sealed class Gemma3 : ArchitectureFamily
     internal override void Validate(IGgufSource gguf, ModelConfig config)
     {
         base.Validate(gguf, config);
-        foreach (string name in new[] { GgufTensorNames.AttnPostNorm(0), GgufTensorNames.FfnPostNorm(0) })
-        {
-            if (gguf.FindTensor(name) is null)
-            {
-                throw new GgufFormatException($"{gguf.Path}: architecture 'gemma3' requires {name}.", -1, name);
-            }
-        }
-
         if (config.SlidingWindow <= 0)
         {
             throw new GgufFormatException($"{gguf.Path}: gemma3.attention.sliding_window must be positive.", -1, Name + ".attention.sliding_window");
