@@ -20,8 +20,6 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// </remarks>
 internal static unsafe class MappedFilePages
 {
-    private const int MadvDontNeed = 4; // linux/mman-common.h
-
     /// <summary>Releases the whole pages inside [<paramref name="data"/>, +<paramref name="length"/>) when they belong
     /// to one private file mapping and none of them has been written; returns the bytes released (0 when nothing was done).</summary>
     public static long TryRelease(void* data, long length)
@@ -34,9 +32,9 @@ internal static unsafe class MappedFilePages
             ulong page = (ulong)Environment.SystemPageSize;
             ulong from = (start + page - 1) & ~(page - 1), to = end & ~(page - 1);
             if (to <= from || !NoPageOfItsOwn(ReadPagemap(from / page, (to - from) / page))) return 0;
-            return madvise((nint)from, (nuint)(to - from), MadvDontNeed) == 0 ? (long)(to - from) : 0;
+            return Madvise.TryAdvise((void*)from, (nuint)(to - from), Madvise.DontNeed) ? (long)(to - from) : 0;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return 0;
         }
@@ -110,7 +108,4 @@ internal static unsafe class MappedFilePages
         range = (from, to);
         return true;
     }
-
-    [DllImport("libc", SetLastError = false)]
-    private static extern int madvise(nint addr, nuint length, int advice);
 }

@@ -55,7 +55,7 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
         // 4 KiB pages instead of pinning up to 2 MiB per weight.
         nuint size = ((nuint)ByteLength + 4095) & ~(nuint)4095;
         _data = (byte*)NativeMemory.AlignedAlloc(size, HugePage);
-        AdviseHugePages(_data, size);
+        Madvise.TryAdvise(_data, size, Madvise.HugePage); // advisory: where refused, 4 KiB pages serve as well
     }
 
     /// <summary>Output rows N.</summary>
@@ -223,22 +223,4 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
             _data = null;
         }
     }
-
-    private static void AdviseHugePages(byte* data, nuint size)
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        try
-        {
-            _ = madvise((nint)data, size, 14); // MADV_HUGEPAGE (linux/mman-common.h); advisory: failure changes nothing
-        }
-        catch (DllNotFoundException)
-        {
-        }
-        catch (EntryPointNotFoundException)
-        {
-        }
-    }
-
-    [DllImport("libc", SetLastError = false)]
-    private static extern int madvise(nint addr, nuint length, int advice);
 }
