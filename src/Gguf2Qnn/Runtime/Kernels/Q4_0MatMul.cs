@@ -58,6 +58,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     private readonly ConcurrentBag<Scratch> _scratch = new();
     private readonly int[] _widths;
     private readonly bool _swiGlu;
+    private GCHandle _self;
 
     /// <summary>Creates the kernel over packed weights: one output Y [M, N].</summary>
     /// <param name="weights">The weights.</param>
@@ -92,6 +93,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
 
         _weights = weights;
         _ownsWeights = ownsWeights;
+        _self = GCHandle.Alloc(this, GCHandleType.Weak); // how the static tasks reach the panel-buffer pool
     }
 
     /// <summary>The widths of the outputs <see cref="Run(float*, int, ReadOnlySpan{nint}, float*, IKernelParallelFor)"/> writes.</summary>
@@ -152,26 +154,19 @@ public sealed unsafe class Q4_0MatMul : IDisposable
                 Q = scratch.Q,
                 ScaleA = scratch.ScaleA,
                 OffsetA = scratch.OffsetA,
-                Owner = GCHandle.ToIntPtr(GCHandle.Alloc(this)),
+                Owner = GCHandle.ToIntPtr(_self),
             };
-            try
+            int rowTasks = Math.Min(mPad, 64);
+            job.RowsPerTask = (mPad + rowTasks - 1) / rowTasks;
+            if (m == 1)
             {
-                int rowTasks = Math.Min(mPad, 64);
-                job.RowsPerTask = (mPad + rowTasks - 1) / rowTasks;
-                if (m == 1)
-                {
-                    QuantizeRows(&job, 0);
-                    parallel.For(TaskCount(_weights.Panels / 2, 8, 64, out job.PairsPerTask), &GemvTask, &job);
-                }
-                else
-                {
-                    parallel.For((mPad + job.RowsPerTask - 1) / job.RowsPerTask, &QuantizeTask, &job);
-                    parallel.For(TaskCount(_weights.Panels / 2, 1, 64, out job.PairsPerTask), &GemmTask, &job);
-                }
+                QuantizeRows(&job, 0);
+                parallel.For(TaskCount(_weights.Panels / 2, 8, 64, out job.PairsPerTask), &GemvTask, &job);
             }
-            finally
+            else
             {
-                GCHandle.FromIntPtr(job.Owner).Free();
+                parallel.For((mPad + job.RowsPerTask - 1) / job.RowsPerTask, &QuantizeTask, &job);
+                parallel.For(TaskCount(_weights.Panels / 2, 1, 64, out job.PairsPerTask), &GemmTask, &job);
             }
         }
         finally
@@ -183,6 +178,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     /// <summary>Frees the scratch buffers (and the weights when owned).</summary>
     public void Dispose()
     {
+        if (_self.IsAllocated) _self.Free();
         while (_panelBuffers.TryTake(out var p)) NativeMemory.AlignedFree((void*)p);
         while (_scratch.TryTake(out var s)) s.Dispose();
         if (_ownsWeights) _weights.Dispose();
@@ -460,9 +456,8 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         int pairs = (job->N + 31) / 32;
         int start = task * job->PairsPerTask;
         int end = Math.Min(start + job->PairsPerTask, pairs);
-        nuint bufferBytes = (nuint)job->Kb * PairBlockBytes;
         if (!owner._panelBuffers.TryTake(out var bufferAddress))
-            bufferAddress = (nint)NativeMemory.AlignedAlloc(Math.Max(bufferBytes, (nuint)owner._weights.Blocks * PairBlockBytes), 64);
+            bufferAddress = (nint)NativeMemory.AlignedAlloc((nuint)job->Kb * PairBlockBytes, 64);
         byte* buffer = (byte*)bufferAddress;
         try
         {
