@@ -90,15 +90,7 @@ public static class Q4_0KernelRewriter
     /// </summary>
     private static int FoldBiasAdds(GraphProto graph, Dictionary<string, TensorProto> initializers, HashSet<string> pinned)
     {
-        var consumers = new Dictionary<string, List<NodeProto>>();
-        foreach (var node in graph.Node)
-        {
-            foreach (var input in node.Input)
-            {
-                if (!consumers.TryGetValue(input, out var list)) consumers[input] = list = [];
-                list.Add(node);
-            }
-        }
+        var consumers = Consumers(graph);
 
         var removed = new HashSet<NodeProto>();
         foreach (var node in graph.Node)
@@ -117,10 +109,7 @@ public static class Q4_0KernelRewriter
             removed.Add(add);
         }
 
-        if (removed.Count == 0) return 0;
-        var kept = graph.Node.Where(n => !removed.Contains(n)).ToArray();
-        graph.Node.Clear();
-        graph.Node.AddRange(kept);
+        Remove(graph, removed);
         return removed.Count;
     }
 
@@ -133,15 +122,7 @@ public static class Q4_0KernelRewriter
     /// </summary>
     private static (int Splits, int SwiGlus) FuseSplits(GraphProto graph, Dictionary<string, TensorProto> initializers, HashSet<string> pinned)
     {
-        var consumers = new Dictionary<string, List<NodeProto>>();
-        foreach (var node in graph.Node)
-        {
-            foreach (var input in node.Input)
-            {
-                if (!consumers.TryGetValue(input, out var list)) consumers[input] = list = [];
-                list.Add(node);
-            }
-        }
+        var consumers = Consumers(graph);
 
         List<NodeProto> Only(string value) =>
             pinned.Contains(value) || !consumers.TryGetValue(value, out var users) ? [] : users;
@@ -181,11 +162,33 @@ public static class Q4_0KernelRewriter
             splits++;
         }
 
-        if (removed.Count == 0) return (0, 0);
-        var remaining = graph.Node.Where(n => !removed.Contains(n)).ToArray();
-        graph.Node.Clear();
-        graph.Node.AddRange(remaining);
+        Remove(graph, removed);
         return (splits, swiGlus);
+    }
+
+    /// <summary>The nodes of <paramref name="graph"/> reading each value name (this graph's nodes only).</summary>
+    private static Dictionary<string, List<NodeProto>> Consumers(GraphProto graph)
+    {
+        var consumers = new Dictionary<string, List<NodeProto>>();
+        foreach (var node in graph.Node)
+        {
+            foreach (var input in node.Input)
+            {
+                if (!consumers.TryGetValue(input, out var list)) consumers[input] = list = [];
+                list.Add(node);
+            }
+        }
+
+        return consumers;
+    }
+
+    /// <summary>Drops <paramref name="removed"/> from the graph's nodes, keeping the order of the rest.</summary>
+    private static void Remove(GraphProto graph, HashSet<NodeProto> removed)
+    {
+        if (removed.Count == 0) return;
+        var kept = graph.Node.Where(n => !removed.Contains(n)).ToArray();
+        graph.Node.Clear();
+        graph.Node.AddRange(kept);
     }
 
     // gate → Sigmoid → s; Mul(gate, s) → a; Mul(a, up) → y, each value used by those nodes only.
