@@ -132,7 +132,7 @@ public sealed record CliIO(TextWriter Out, TextWriter Err, TextReader? In = null
     /// a description of the session options on <see cref="Err"/>; the kernels chosen with <c>--kernels</c>.
     /// </summary>
     internal Runtime.RuntimeOptions RuntimeOptions() =>
-        Verbose ? new Runtime.RuntimeOptions { Verbose = true, Log = Err.WriteLine, Kernels = Kernels } : new Runtime.RuntimeOptions { Kernels = Kernels };
+        new() { Verbose = Verbose, Log = Verbose ? Err.WriteLine : null, Kernels = Kernels };
 
     /// <summary>Set from <c>--kernels</c> when the command line is parsed (default auto).</summary>
     internal Runtime.CpuKernels Kernels { get; set; }
@@ -141,7 +141,7 @@ public sealed record CliIO(TextWriter Out, TextWriter Err, TextReader? In = null
     /// After a model opened: with <c>--kernels gguf2qnn</c> (and no <c>--verbose</c>, which logs it anyway), says on
     /// <see cref="Err"/> when gguf2qnn's kernels run none of its nodes (no Q4_0 weight they take, a qnn-target folder).
     /// </summary>
-    internal void NoteKernels(object lm)
+    internal void NoteKernels(Runtime.ICausalLm lm)
     {
         if (Kernels != Runtime.CpuKernels.Gguf2Qnn || Verbose)
         {
