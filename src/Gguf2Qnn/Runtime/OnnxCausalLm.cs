@@ -144,8 +144,7 @@ public sealed class OnnxCausalLm : ICausalLm
             throw new FileNotFoundException("The ONNX model is missing from the artifact folder.", modelPath);
         }
 
-        using var sessionOptions = options.ToSessionOptions();
-        var (session, kernels) = CreateSession(modelPath, sessionOptions, options);
+        var (session, kernels) = CreateSession(modelPath, options);
         options.Log?.Invoke($"kernels: {kernels.Description}");
         options.Log?.Invoke($"onnxruntime: session created for {modelPath}");
         try
@@ -162,13 +161,20 @@ public sealed class OnnxCausalLm : ICausalLm
     /// <summary>
     /// Opens the session, with gguf2qnn's Q4_0 kernels in place of ONNX Runtime's where <see cref="RuntimeOptions.Kernels"/>
     /// asks for them: the model is read, its Q4_0 MatMulNBits nodes rewritten in memory (<see cref="Q4_0KernelRewriter"/>)
-    /// and the session created from those bytes, with the folder of <paramref name="modelPath"/> as the place of the
+    /// and the session created from those bytes, with <see cref="Q4_0MatMulOp.Domain"/> among the options'
+    /// <see cref="RuntimeOptions.CustomOpDomains"/> and the folder of <paramref name="modelPath"/> as the place of the
     /// external weights. With <see cref="CpuKernels.Auto"/>, a model gguf2qnn's kernels cannot load (their factory
     /// refuses a weight) opens with ONNX Runtime's kernels instead, and the reason is logged.
     /// </summary>
     /// <exception cref="PlatformNotSupportedException"><see cref="CpuKernels.Gguf2Qnn"/> on a CPU without AVX-512BW.</exception>
-    private static (InferenceSession Session, KernelChoice Kernels) CreateSession(string modelPath, SessionOptions sessionOptions, RuntimeOptions options)
+    private static (InferenceSession Session, KernelChoice Kernels) CreateSession(string modelPath, RuntimeOptions options)
     {
+        static InferenceSession FromPath(string modelPath, RuntimeOptions options)
+        {
+            using var sessionOptions = options.ToSessionOptions();
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+
         bool ours = options.Kernels switch
         {
             CpuKernels.OnnxRuntime => false,
@@ -178,7 +184,7 @@ public sealed class OnnxCausalLm : ICausalLm
         };
         if (!ours)
         {
-            return (new InferenceSession(modelPath, sessionOptions), new KernelChoice(0, options.Kernels == CpuKernels.OnnxRuntime
+            return (FromPath(modelPath, options), new KernelChoice(0, options.Kernels == CpuKernels.OnnxRuntime
                 ? "ONNX Runtime's (as asked)"
                 : "ONNX Runtime's (gguf2qnn's Q4_0 kernels need AVX-512BW, which this CPU lacks)"));
         }
@@ -193,16 +199,20 @@ public sealed class OnnxCausalLm : ICausalLm
         if (rewritten.Nodes == 0)
         {
             // The rewriter takes only accuracy_level 4 (int8 activations); convert --accuracy-level 0 writes Q4_0 at level 0.
-            return (new InferenceSession(modelPath, sessionOptions),
+            return (FromPath(modelPath, options),
                 new KernelChoice(0, "ONNX Runtime's (the model has no Q4_0 MatMulNBits node at accuracy_level 4, the form gguf2qnn's kernels run)"));
         }
 
         string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-        sessionOptions.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", folder);
-        Q4_0MatMulOp.Domain.AddTo(sessionOptions);
+        var withKernels = options with
+        {
+            CustomOpDomains = [.. options.CustomOpDomains, Q4_0MatMulOp.Domain],
+            ConfigEntries = new Dictionary<string, string>(options.ConfigEntries) { ["session.model_external_initializers_file_folder_path"] = folder },
+        };
         InferenceSession session;
         try
         {
+            using var sessionOptions = withKernels.ToSessionOptions();
             session = new InferenceSession(model.ToByteArray(), sessionOptions);
         }
         catch (OnnxRuntimeException e) when (options.Kernels == CpuKernels.Auto)
@@ -210,7 +220,7 @@ public sealed class OnnxCausalLm : ICausalLm
             // E.g. an int4 model from another tool whose scales are not binary16 numbers: ONNX Runtime's kernels take
             // any model that loads, so auto never fails where they would not. A model that is broken for ORT too
             // fails again below with ORT's own error.
-            return (new InferenceSession(modelPath, sessionOptions),
+            return (FromPath(modelPath, options),
                 new KernelChoice(0, $"ONNX Runtime's (gguf2qnn's could not take this model: {e.Message.ReplaceLineEndings(" ")})"));
         }
 
