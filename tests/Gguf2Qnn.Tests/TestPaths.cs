@@ -39,4 +39,16 @@ internal static class TestPaths
         Directory.CreateDirectory(path);
         return path;
     }
+
+    /// <summary>Deletes a test folder and everything in it; a folder still in use (IOException) is left for the OS.</summary>
+    public static void DeleteQuietly(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
 }

@@ -28,13 +28,7 @@ public sealed class SyntheticChatModelFixture : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            Directory.Delete(Path.GetDirectoryName(Gguf)!, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestPaths.DeleteQuietly(Path.GetDirectoryName(Gguf)!);
     }
 }
 

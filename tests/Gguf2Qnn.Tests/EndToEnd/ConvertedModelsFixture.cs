@@ -64,13 +64,7 @@ public sealed class ConvertedModelsFixture : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestPaths.DeleteQuietly(_root);
     }
 
     private string Qwen2F32(bool tied)

@@ -16,13 +16,7 @@ public sealed class HubClientTests : IDisposable
     public void Dispose()
     {
         hub.Dispose();
-        try
-        {
-            Directory.Delete(root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestPaths.DeleteQuietly(root);
     }
 
     [Fact]

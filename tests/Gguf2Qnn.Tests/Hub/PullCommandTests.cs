@@ -13,13 +13,7 @@ public sealed class PullCommandTests : IDisposable
     public void Dispose()
     {
         hub.Dispose();
-        try
-        {
-            Directory.Delete(root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestPaths.DeleteQuietly(root);
     }
 
     [Fact]

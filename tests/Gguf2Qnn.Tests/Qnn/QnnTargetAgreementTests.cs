@@ -57,13 +57,7 @@ public sealed class QnnModelsFixture : IDisposable
     public void Dispose()
     {
         _cpu.Dispose();
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestPaths.DeleteQuietly(_root);
     }
 }
 
