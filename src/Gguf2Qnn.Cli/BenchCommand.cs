@@ -146,19 +146,25 @@ internal static class BenchCommand
             refAfter.PeakRssMb - refBefore!.RssMb,
             refAfter.AnonMb - refBefore.AnonMb);
 
-        io.Out.WriteLine(json ? ToJson(s, oursResult, refResult, lm.Gguf2QnnKernelNodes).ToJsonString() : ToTable(s, oursResult, refResult, lm.Gguf2QnnKernelNodes));
+        io.Out.WriteLine(json ? ToJson(s, oursResult, refResult, lm.Gguf2QnnKernelNodes, lm.Gguf2QnnQ6_KNodes).ToJsonString() : ToTable(s, oursResult, refResult, lm.Gguf2QnnKernelNodes, lm.Gguf2QnnQ6_KNodes));
         return GgufCli.Success;
     }
 
     private static string Line(double pp, double tg, double ttft) =>
         string.Format(CultureInfo.InvariantCulture, "pp {0:F1} t/s, tg {1:F1} t/s, ttft {2:F1} ms", pp, tg, ttft);
 
-    /// <summary>The <c>--json</c> document; <c>kernels</c> says whose kernels ran our Q4_0 weights (gguf2qnn's on
-    /// <paramref name="gguf2qnnKernelNodes"/> nodes, or ONNX Runtime's on all when 0).</summary>
-    private static JsonObject ToJson(BenchSettings s, BenchResult ours, BenchResult? reference, int gguf2qnnKernelNodes)
+    /// <summary>The <c>--json</c> document; <c>kernels</c> says whose kernels ran our Q4_0 and Q6_K weights (gguf2qnn's on
+    /// <paramref name="gguf2qnnKernelNodes"/> nodes, <paramref name="q6KNodes"/> of them Q6_K, then also counted in
+    /// <c>kernel_nodes</c>; or ONNX Runtime's on all when 0).</summary>
+    private static JsonObject ToJson(BenchSettings s, BenchResult ours, BenchResult? reference, int gguf2qnnKernelNodes, int q6KNodes)
     {
         var o = ours.ToJson();
         o["kernels"] = gguf2qnnKernelNodes > 0 ? "gguf2qnn" : "onnxruntime";
+        if (gguf2qnnKernelNodes > 0)
+        {
+            o["kernel_nodes"] = new JsonObject { ["q4_0"] = gguf2qnnKernelNodes - q6KNodes, ["q6_k"] = q6KNodes };
+        }
+
         o["prompt_tokens"] = s.PromptTokens;
         o["gen_tokens"] = s.GenTokens;
         o["threads"] = s.Threads;
@@ -178,8 +184,9 @@ internal static class BenchCommand
     }
 
     /// <summary>The table: one row per figure, columns padded to their widest cell (wide numbers keep the alignment);
-    /// its first line also says whose kernels ran our Q4_0 weights (<paramref name="gguf2qnnKernelNodes"/>: see <see cref="OnnxCausalLm.Gguf2QnnKernelNodes"/>).</summary>
-    internal static string ToTable(BenchSettings s, BenchResult ours, BenchResult? reference, int gguf2qnnKernelNodes)
+    /// its first line also says whose kernels ran our Q4_0 and Q6_K weights (<paramref name="gguf2qnnKernelNodes"/>: see
+    /// <see cref="OnnxCausalLm.Gguf2QnnKernelNodes"/>; <paramref name="q6KNodes"/> of them Q6_K).</summary>
+    internal static string ToTable(BenchSettings s, BenchResult ours, BenchResult? reference, int gguf2qnnKernelNodes, int q6KNodes = 0)
     {
         var c = CultureInfo.InvariantCulture;
         static string Cell(Spread v) => string.Format(CultureInfo.InvariantCulture, "{0:F2} [{1:F2} – {2:F2}]", v.Median, v.Min, v.Max);
@@ -200,7 +207,9 @@ internal static class BenchCommand
         int columns = rows.Max(r => r.Length);
         var widths = Enumerable.Range(0, columns).Select(i => rows.Max(r => i < r.Length ? r[i].Length : 0)).ToArray();
         var sb = new StringBuilder();
-        string kernels = gguf2qnnKernelNodes > 0 ? string.Format(c, "gguf2qnn's Q4_0 kernels ({0} nodes)", gguf2qnnKernelNodes) : "ONNX Runtime's kernels";
+        string kernels = gguf2qnnKernelNodes == 0 ? "ONNX Runtime's kernels"
+            : q6KNodes == 0 ? string.Format(c, "gguf2qnn's Q4_0 kernels ({0} nodes)", gguf2qnnKernelNodes)
+            : string.Format(c, "gguf2qnn's Q4_0 and Q6_K kernels ({0} + {1} nodes)", gguf2qnnKernelNodes - q6KNodes, q6KNodes);
         sb.AppendLine(string.Format(c, "prefill {0}, decode {1}, {2} thread(s), {3} repetition(s), ours on {4}: median [min – max]", s.PromptTokens, s.GenTokens, s.Threads, s.Repetitions, kernels));
         foreach (var row in rows)
         {

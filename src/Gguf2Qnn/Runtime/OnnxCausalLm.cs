@@ -31,6 +31,7 @@ public sealed class OnnxCausalLm : ICausalLm
         ModelPath = modelPath;
         ContextLength = contextLength;
         Gguf2QnnKernelNodes = kernels.Nodes;
+        Gguf2QnnQ6_KNodes = kernels.Q6_KNodes;
         KernelsDescription = kernels.Description;
 
         LayerCount = 0;
@@ -108,11 +109,14 @@ public sealed class OnnxCausalLm : ICausalLm
     /// (genai_config.json <c>model.context_length</c>; <see cref="int.MaxValue"/> when the file is absent).</summary>
     public int ContextLength { get; }
 
-    /// <summary>How many MatMulNBits nodes gguf2qnn's Q4_0 kernels run (<see cref="RuntimeOptions.Kernels"/>);
+    /// <summary>How many MatMulNBits nodes gguf2qnn's kernels run (Q4_0 and Q6_K, <see cref="RuntimeOptions.Kernels"/>);
     /// 0 when ONNX Runtime's kernels run every node.</summary>
     public int Gguf2QnnKernelNodes { get; }
 
-    /// <summary>Which kernels run the Q4_0 weights and why, in one line (what <see cref="RuntimeOptions.Log"/> receives
+    /// <summary>How many of <see cref="Gguf2QnnKernelNodes"/> are Q6_K weights (<see cref="Q6_KKernelRewriter"/>).</summary>
+    public int Gguf2QnnQ6_KNodes { get; }
+
+    /// <summary>Which kernels run the Q4_0 and Q6_K weights and why, in one line (what <see cref="RuntimeOptions.Log"/> receives
     /// after "kernels: "), e.g. "ONNX Runtime's (as asked)".</summary>
     public string KernelsDescription { get; }
 
@@ -159,9 +163,10 @@ public sealed class OnnxCausalLm : ICausalLm
     }
 
     /// <summary>
-    /// Opens the session, with gguf2qnn's Q4_0 kernels in place of ONNX Runtime's where <see cref="RuntimeOptions.Kernels"/>
-    /// asks for them: the model is read, its Q4_0 MatMulNBits nodes rewritten in memory (<see cref="Q4_0KernelRewriter"/>)
-    /// and the session created from those bytes, with <see cref="Q4_0MatMulOp.Domain"/> among the options'
+    /// Opens the session, with gguf2qnn's Q4_0 and Q6_K kernels in place of ONNX Runtime's where <see cref="RuntimeOptions.Kernels"/>
+    /// asks for them: the model is read, its Q4_0 and Q6_K MatMulNBits nodes rewritten in memory (<see cref="Q4_0KernelRewriter"/>,
+    /// <see cref="Q6_KKernelRewriter"/>; a Q6_K-shaped node whose data are not a Q6_K weight's stays as it is, and the
+    /// reason is logged) and the session created from those bytes, with <see cref="Gguf2QnnKernels.Domain"/> among the options'
     /// <see cref="RuntimeOptions.CustomOpDomains"/> and the folder of <paramref name="modelPath"/> as the place of the
     /// external weights. With <see cref="CpuKernels.Auto"/>, a model gguf2qnn's kernels cannot load (their factory
     /// refuses a weight) opens with ONNX Runtime's kernels instead, and the reason is logged.
@@ -179,14 +184,14 @@ public sealed class OnnxCausalLm : ICausalLm
         {
             CpuKernels.OnnxRuntime => false,
             CpuKernels.Gguf2Qnn => Q4_0MatMul.IsSupported ? true : throw new PlatformNotSupportedException(
-                "gguf2qnn's Q4_0 kernels need an x86-64 CPU with AVX-512BW, which this one lacks; use --kernels auto or onnxruntime."),
+                "gguf2qnn's Q4_0 and Q6_K kernels need an x86-64 CPU with AVX-512BW, which this one lacks; use --kernels auto or onnxruntime."),
             _ => Q4_0MatMul.IsSupported,
         };
         if (!ours)
         {
-            return (FromPath(modelPath, options), new KernelChoice(0, options.Kernels == CpuKernels.OnnxRuntime
+            return (FromPath(modelPath, options), new KernelChoice(0, 0, options.Kernels == CpuKernels.OnnxRuntime
                 ? "ONNX Runtime's (as asked)"
-                : "ONNX Runtime's (gguf2qnn's Q4_0 kernels need AVX-512BW, which this CPU lacks)"));
+                : "ONNX Runtime's (gguf2qnn's Q4_0 and Q6_K kernels need AVX-512BW, which this CPU lacks)"));
         }
 
         ModelProto model;
@@ -195,18 +200,24 @@ public sealed class OnnxCausalLm : ICausalLm
             model = ModelProto.Parser.ParseFrom(file);
         }
 
+        string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         var rewritten = Q4_0KernelRewriter.Rewrite(model);
-        if (rewritten.Nodes == 0)
+        var q6 = Q6_KKernelRewriter.Rewrite(model, folder);
+        foreach (var node in q6.LeftAlone)
         {
-            // The rewriter takes only accuracy_level 4 (int8 activations); convert --accuracy-level 0 writes Q4_0 at level 0.
-            return (FromPath(modelPath, options),
-                new KernelChoice(0, "ONNX Runtime's (the model has no Q4_0 MatMulNBits node at accuracy_level 4, the form gguf2qnn's kernels run)"));
+            options.Log?.Invoke($"kernels: Q6_K-shaped MatMulNBits node {node}; ONNX Runtime's kernel runs it");
         }
 
-        string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        if (rewritten.Nodes == 0 && q6.Nodes == 0)
+        {
+            // The rewriters take only accuracy_level 4 (int8 activations); convert --accuracy-level 0 writes Q4_0 at level 0.
+            return (FromPath(modelPath, options),
+                new KernelChoice(0, 0, "ONNX Runtime's (the model has no Q4_0 or Q6_K MatMulNBits node at accuracy_level 4, the forms gguf2qnn's kernels run)"));
+        }
+
         var withKernels = options with
         {
-            CustomOpDomains = [.. options.CustomOpDomains, Q4_0MatMulOp.Domain],
+            CustomOpDomains = [.. options.CustomOpDomains, Gguf2QnnKernels.Domain],
             ConfigEntries = new Dictionary<string, string>(options.ConfigEntries) { ["session.model_external_initializers_file_folder_path"] = folder },
         };
         InferenceSession session;
@@ -221,14 +232,15 @@ public sealed class OnnxCausalLm : ICausalLm
             // any model that loads, so auto never fails where they would not. A model that is broken for ORT too
             // fails again below with ORT's own error.
             return (FromPath(modelPath, options),
-                new KernelChoice(0, $"ONNX Runtime's (gguf2qnn's could not take this model: {e.Message.ReplaceLineEndings(" ")})"));
+                new KernelChoice(0, 0, $"ONNX Runtime's (gguf2qnn's could not take this model: {e.Message.ReplaceLineEndings(" ")})"));
         }
 
-        return (session, new KernelChoice(rewritten.Nodes, $"gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten.Nodes} Q4_0 MatMulNBits nodes ({rewritten.BiasAdds} bias Adds, {rewritten.Splits} Splits and {rewritten.SwiGlus} SwiGLUs fused into them); ONNX Runtime's for the rest"));
+        return (session, new KernelChoice(rewritten.Nodes + q6.Nodes, q6.Nodes, $"gguf2qnn's {Q4_0KernelRewriter.Domain}.{Q4_0KernelRewriter.OpType} (AVX-512BW) for {rewritten.Nodes} Q4_0 MatMulNBits nodes ({rewritten.BiasAdds} bias Adds, {rewritten.Splits} Splits and {rewritten.SwiGlus} SwiGLUs fused into them) and {Q4_0KernelRewriter.Domain}.{Q6_KKernelRewriter.OpType} for {q6.Nodes} Q6_K MatMulNBits nodes; ONNX Runtime's for the rest"));
     }
 
-    /// <summary>What <see cref="CreateSession"/> chose: the nodes gguf2qnn's kernels run, and the line that says so.</summary>
-    private readonly record struct KernelChoice(int Nodes, string Description);
+    /// <summary>What <see cref="CreateSession"/> chose: the nodes gguf2qnn's kernels run (all, and the Q6_K ones), and the
+    /// line that says so.</summary>
+    private readonly record struct KernelChoice(int Nodes, int Q6_KNodes, string Description);
 
     /// <summary>
     /// One prefill pass over <paramref name="tokens"/> from an empty cache; returns the logits of every position

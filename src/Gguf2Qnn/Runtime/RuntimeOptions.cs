@@ -39,7 +39,8 @@ public sealed record RuntimeOptions
     public bool Verbose { get; init; }
 
     /// <summary>
-    /// Which kernels run Q4_0 MatMulNBits nodes (bits 4, block 32, no zero points, accuracy_level 4) in <see cref="OnnxCausalLm"/>.
+    /// Which kernels run Q4_0 MatMulNBits nodes (bits 4, block 32, no zero points, accuracy_level 4) and Q6_K ones (bits 8,
+    /// block 16, no zero points, accuracy_level 4, data checked) in <see cref="OnnxCausalLm"/>.
     /// Default <see cref="CpuKernels.Auto"/>.
     /// </summary>
     public CpuKernels Kernels { get; init; } = CpuKernels.Auto;
@@ -126,11 +127,12 @@ public sealed record RuntimeOptions
     }
 }
 
-/// <summary>Which CPU kernels run the Q4_0 weights of a cpu-target model.</summary>
+/// <summary>Which CPU kernels run the Q4_0 and Q6_K weights of a cpu-target model.</summary>
 public enum CpuKernels
 {
-    /// <summary>gguf2qnn's kernels (<see cref="Kernels.Q4_0MatMul"/>) where <see cref="Kernels.Q4_0MatMul.IsSupported"/>
-    /// and they can take the model's Q4_0 weights (fp16-exact scales), else ONNX Runtime's.</summary>
+    /// <summary>gguf2qnn's kernels (<see cref="Kernels.Q4_0MatMul"/>, <see cref="Kernels.Q6_KMatMul"/>) where
+    /// <see cref="Kernels.Q4_0MatMul.IsSupported"/> and they can take the model's Q4_0 weights (fp16-exact scales), else
+    /// ONNX Runtime's; Q6_K-shaped nodes whose data are not a Q6_K weight stay with ONNX Runtime's.</summary>
     Auto,
 
     /// <summary>ONNX Runtime's MatMulNBits (MLAS), as written in the model.</summary>

@@ -22,7 +22,7 @@ public sealed class KernelsOptionTests(ConvertedModelsFixture models) : IClassFi
         var (_, onnx) = models.Get("stories");
         var (code, ours, err) = Run("run", onnx, "-n", "4", "--json", "--kernels", "gguf2qnn");
         Assert.True(code == 0, err);
-        Assert.Contains($"gguf2qnn: {NotApplied}; kernels: ONNX Runtime's (the model has no Q4_0 MatMulNBits node", err, StringComparison.Ordinal);
+        Assert.Contains($"gguf2qnn: {NotApplied}; kernels: ONNX Runtime's (the model has no Q4_0 or Q6_K MatMulNBits node", err, StringComparison.Ordinal);
 
         var (ortCode, ort, ortErr) = Run("run", onnx, "-n", "4", "--json", "--kernels", "onnxruntime");
         Assert.True(ortCode == 0, ortErr);

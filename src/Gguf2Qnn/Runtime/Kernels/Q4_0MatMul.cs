@@ -367,7 +367,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
     /// mantissa × 2^−24 (so no float32 subnormal is involved and MXCSR.DAZ cannot zero them). Not for Inf/NaN, which
     /// <see cref="Q4_0PackedWeights"/> refuses.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> HalfToSingle(Vector256<ushort> h)
+    internal static Vector512<float> HalfToSingle(Vector256<ushort> h)
     {
         var x = Avx512F.ConvertToVector512UInt32(h);
         var magnitude = x & Vector512.Create(0x7FFFu);

@@ -14,16 +14,16 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// </summary>
 public static class Q4_0MatMulOp
 {
-    /// <summary>The domain holding the op; created once per process and never freed (see <see cref="CustomOpDomain"/>).</summary>
-    public static CustomOpDomain Domain => LazyDomain.Value;
+    /// <summary>The domain holding the op (<see cref="Gguf2QnnKernels.Domain"/>, with gguf2qnn's other kernels); created
+    /// once per process and never freed (see <see cref="CustomOpDomain"/>).</summary>
+    public static CustomOpDomain Domain => Gguf2QnnKernels.Domain;
 
-    private static readonly Lazy<CustomOpDomain> LazyDomain = new(() => CustomOpDomain.Create(
-        Q4_0KernelRewriter.Domain,
-        new ManagedCustomOp(
-            Q4_0KernelRewriter.OpType,
-            [new(TensorElementType.Float), new(TensorElementType.UInt8), new(TensorElementType.Float), new(TensorElementType.Float, Optional: true)],
-            [new(TensorElementType.Float), new(TensorElementType.Float, Optional: true), new(TensorElementType.Float, Optional: true)],
-            info => new Kernel(info))));
+    /// <summary>The op's definition (inputs, outputs, kernel factory).</summary>
+    internal static ManagedCustomOp Op { get; } = new(
+        Q4_0KernelRewriter.OpType,
+        [new(TensorElementType.Float), new(TensorElementType.UInt8), new(TensorElementType.Float), new(TensorElementType.Float, Optional: true)],
+        [new(TensorElementType.Float), new(TensorElementType.Float, Optional: true), new(TensorElementType.Float, Optional: true)],
+        info => new Kernel(info));
 
     private sealed unsafe class Kernel : ICustomOpKernel, IDisposable
     {

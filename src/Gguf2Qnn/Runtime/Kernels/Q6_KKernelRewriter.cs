@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using Gguf2Qnn.Onnx;
+using Gguf2Qnn.Onnx.Proto;
+
+namespace Gguf2Qnn.Runtime.Kernels;
+
+/// <summary>
+/// Swaps, in a loaded ONNX model, each MatMulNBits node that holds a ggml Q6_K weight for gguf2qnn's own
+/// <see cref="OpType"/> node (domain <see cref="Q4_0KernelRewriter.Domain"/>), run by <see cref="Q6_KMatMul"/> through
+/// an ONNX Runtime custom op. As for <see cref="Q4_0KernelRewriter"/>, only the model in memory changes.
+/// </summary>
+/// <remarks>
+/// A node qualifies when it is com.microsoft MatMulNBits (ORT docs/ContribOperators.md) with bits = 8,
+/// block_size = 16, accuracy_level = 4 (int8 activations, the kernel's arithmetic), K a multiple of 256, no
+/// zero_points and no g_idx, and its B (uint8) and scales (float32) inputs are constant initializers (not also graph
+/// inputs): the form the cpu target writes for a Q6_K weight (llama.cpp's Q4_0 files keep output.weight in Q6_K).
+/// Unlike a Q4_0 weight, the form does not prove the source type, so the data are read (raw data, or the external data
+/// file memory-mapped from <c>externalDataFolder</c>) and checked with <see cref="Q6_KPackedWeights.Check"/>: a node
+/// whose codes or scales are not a Q6_K weight's is left to ONNX Runtime, and <see cref="Q6_KRewrite.LeftAlone"/> says
+/// why. The new node keeps the inputs A, B, scales and the optional bias (input 5), and the attributes K and N.
+/// </remarks>
+public static class Q6_KKernelRewriter
+{
+    /// <summary>The op type of the Q6_K matmul: Y [..., N] = A [..., K] · Wᵀ (+ bias).</summary>
+    public const string OpType = "MatMulQ6_K";
+
+    /// <summary>Rewrites qualifying nodes in place and says what changed and what was left alone.</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="externalDataFolder">The folder that external-data locations are relative to (the model file's
+    /// folder); null when the model has no external data (a node whose weight is external is then left alone).</param>
+    /// <exception cref="ArgumentNullException">No model.</exception>
+    public static Q6_KRewrite Rewrite(ModelProto model, string? externalDataFolder)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var graph = model.Graph;
+        if (graph is null) return new Q6_KRewrite(0, []);
+        var graphInputs = graph.Input.Select(i => i.Name).ToHashSet();
+        var initializers = new Dictionary<string, TensorProto>();
+        foreach (var t in graph.Initializer.Where(t => !graphInputs.Contains(t.Name))) initializers[t.Name] = t;
+
+        int count = 0;
+        var leftAlone = new List<string>();
+        foreach (var node in graph.Node)
+        {
+            if (node.OpType != "MatMulNBits" || node.Domain != OnnxDomains.Microsoft) continue;
+            if (Int(node, "accuracy_level", 0) != 4 || Int(node, "bits", 4) != 8 || Int(node, "block_size", 0) != Q6_KPackedWeights.SubBlockSize) continue;
+            var inputs = node.Input;
+            if (inputs.Count < 3 || (inputs.Count > 3 && inputs[3].Length != 0) || (inputs.Count > 4 && inputs[4].Length != 0)) continue;
+            if (!initializers.TryGetValue(inputs[1], out var b) || b.DataType != (int)TensorProto.Types.DataType.Uint8) continue;
+            if (!initializers.TryGetValue(inputs[2], out var scales) || scales.DataType != (int)TensorProto.Types.DataType.Float) continue;
+
+            long k = Int(node, "K", 0), n = Int(node, "N", 0);
+            string? why = k <= 0 || n <= 0 || k > int.MaxValue || n > int.MaxValue ? $"K = {k}, N = {n} out of range"
+                : k % Q6_KPackedWeights.BlockSize != 0 ? $"K = {k} is not a multiple of {Q6_KPackedWeights.BlockSize} (a Q6_K super-block)"
+                : CheckData(b, scales, (int)n, (int)k, externalDataFolder);
+            if (why is not null)
+            {
+                leftAlone.Add($"'{node.Name}': {why}");
+                continue;
+            }
+
+            string bias = inputs.Count > 5 ? inputs[5] : string.Empty;
+            var kept = new[] { inputs[0], inputs[1], inputs[2], bias };
+            inputs.Clear();
+            inputs.AddRange(bias.Length == 0 ? kept[..3] : kept);
+            node.OpType = OpType;
+            node.Domain = Q4_0KernelRewriter.Domain;
+            var attributes = node.Attribute.Where(a => a.Name is "K" or "N").ToArray();
+            node.Attribute.Clear();
+            node.Attribute.AddRange(attributes);
+            count++;
+        }
+
+        if (count > 0 && !model.OpsetImport.Any(o => o.Domain == Q4_0KernelRewriter.Domain))
+        {
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = Q4_0KernelRewriter.Domain, Version = 1 });
+        }
+
+        return new Q6_KRewrite(count, leftAlone);
+    }
+
+    private static string? CheckData(TensorProto b, TensorProto scales, int n, int k, string? folder)
+    {
+        try
+        {
+            using var bBytes = InitializerBytes.Open(b, folder);
+            using var sBytes = InitializerBytes.Open(scales, folder);
+            if (sBytes.Span.Length % 4 != 0) return $"scales '{scales.Name}' holds {sBytes.Span.Length} bytes, not whole float32 values";
+            return Q6_KPackedWeights.Check(bBytes.Span, MemoryMarshal.Cast<byte, float>(sBytes.Span), n, k);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
+        {
+            return $"its weight could not be read ({e.Message})";
+        }
+    }
+
+    private static long Int(NodeProto node, string name, long fallback) =>
+        node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
+
+    /// <summary>An initializer's bytes: its raw_data, or its range of the external data file, memory-mapped read-only.</summary>
+    private sealed unsafe class InitializerBytes : IDisposable
+    {
+        private readonly TensorProto? _raw;
+        private readonly MemoryMappedFile? _file;
+        private readonly MemoryMappedViewAccessor? _view;
+        private readonly byte* _pointer;
+        private readonly long _length;
+
+        private InitializerBytes(TensorProto raw)
+        {
+            _raw = raw;
+        }
+
+        private InitializerBytes(MemoryMappedFile file, MemoryMappedViewAccessor view, long length)
+        {
+            _file = file;
+            _view = view;
+            _length = length;
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _pointer = p + view.PointerOffset;
+        }
+
+        public ReadOnlySpan<byte> Span => _raw is not null ? _raw.RawData.Span : new ReadOnlySpan<byte>(_pointer, checked((int)_length));
+
+        /// <exception cref="InvalidDataException">No raw or external data, a bad location, or a range past the file's end.</exception>
+        /// <exception cref="IOException">The file cannot be opened or mapped.</exception>
+        public static InitializerBytes Open(TensorProto t, string? folder)
+        {
+            if (t.DataLocation != TensorProto.Types.DataLocation.External)
+            {
+                if (t.RawData.IsEmpty) throw new InvalidDataException($"initializer '{t.Name}' has no raw_data");
+                return new InitializerBytes(t);
+            }
+
+            if (folder is null) throw new InvalidDataException($"initializer '{t.Name}' is external and the model's folder is not known");
+            var entries = t.ExternalData.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+            if (!entries.TryGetValue("location", out var location) || Path.IsPathRooted(location) || location.Split('/', '\\').Contains(".."))
+                throw new InvalidDataException($"initializer '{t.Name}' has no usable external data location");
+            string path = Path.Combine(folder, location);
+            long fileLength = new FileInfo(path).Length;
+            long offset = entries.TryGetValue("offset", out var o) ? long.Parse(o, CultureInfo.InvariantCulture) : 0;
+            long length = entries.TryGetValue("length", out var l) ? long.Parse(l, CultureInfo.InvariantCulture) : fileLength - offset;
+            if (offset < 0 || length <= 0 || offset + length > fileLength || length > int.MaxValue)
+                throw new InvalidDataException($"initializer '{t.Name}': bytes [{offset}, +{length}) are not inside {location} ({fileLength} bytes)");
+            var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            try
+            {
+                var view = file.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
+                return new InitializerBytes(file, view, length);
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_view is not null)
+            {
+                _view.SafeMemoryMappedViewHandle.ReleasePointer();
+                _view.Dispose();
+            }
+
+            _file?.Dispose();
+        }
+    }
+}
+
+/// <summary>What <see cref="Q6_KKernelRewriter.Rewrite"/> changed.</summary>
+/// <param name="Nodes">MatMulNBits nodes now run by <see cref="Q6_KKernelRewriter.OpType"/>.</param>
+/// <param name="LeftAlone">Nodes of the Q6_K form (bits 8, block_size 16, accuracy_level 4) that stay with ONNX
+/// Runtime, each as "'node name': why".</param>
+public sealed record Q6_KRewrite(int Nodes, IReadOnlyList<string> LeftAlone);
