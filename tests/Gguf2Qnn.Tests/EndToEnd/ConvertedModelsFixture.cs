@@ -35,7 +35,8 @@ public sealed class ConvertedModelsFixture : IDisposable
         return copy;
     }
 
-    /// <summary>The GGUF and converted artifact folder for a named model (stories, tiny-random, qwen2-q4_0-tied, qwen2-q4_0).</summary>
+    /// <summary>The GGUF and converted artifact folder for a named model (stories, tiny-random, qwen2-q4_0-tied, qwen2-q4_0,
+    /// qwen2-f32, qwen2-q4_0-q6k-head).</summary>
     public (string Gguf, string Onnx) Get(string name)
     {
         lock (_lock)
@@ -52,6 +53,7 @@ public sealed class ConvertedModelsFixture : IDisposable
                 "qwen2-q4_0-tied" => QuantizedQwen2(tied: true),
                 "qwen2-q4_0" => QuantizedQwen2(tied: false),
                 "qwen2-f32" => Qwen2F32(tied: false),
+                "qwen2-q4_0-q6k-head" => QuantizedQwen2WithQ6_KHead(),
                 _ => throw new ArgumentException(name),
             };
             var onnx = Path.Combine(_root, name + "-onnx");
@@ -76,6 +78,20 @@ public sealed class ConvertedModelsFixture : IDisposable
         }
 
         return f32;
+    }
+
+    /// <summary>
+    /// llama.cpp's Q4_0 mix of a qwen2 whose hidden size is a multiple of 256 (2 layers, hidden 256, 4 heads, 2 KV heads,
+    /// ffn 512, planted next-token rule): llama-quantize keeps output.weight in Q6_K there (as in real Q4_0 files, e.g.
+    /// DeepSeek-R1-Distill-Qwen-1.5B-Q4_0), which the cpu target writes as 8-bit MatMulNBits with block_size 16.
+    /// </summary>
+    private string QuantizedQwen2WithQ6_KHead()
+    {
+        var f32 = Path.Combine(_root, "qwen2-256-f32.gguf");
+        SyntheticModel.Write(f32, new SyntheticModelSpec { BlockCount = 2, HiddenSize = 256, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 512, Seed = 5, PlantedNextTokenWeight = 0.2f });
+        var q4 = Path.Combine(_root, "qwen2-q4_0-q6k-head.gguf");
+        LlamaCppQuantizer.Quantize(f32, q4, "Q4_0");
+        return q4;
     }
 
     private string QuantizedQwen2(bool tied)
