@@ -35,11 +35,11 @@ public static class GgufCli
         ArgumentNullException.ThrowIfNull(io);
         var (stdout, stderr) = (io.Out, io.Err);
         var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: runs the single .gguf in ./models, else the demo (a small qwen2 model built, converted and run).");
-        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used, the execution providers and which kernels run the Q4_0 weights, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
+        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used, the execution providers and which kernels run the Q4_0 and Q6_K weights, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
         root.Options.Add(verbose);
         var kernels = new Option<string>("--kernels")
         {
-            Description = "Which CPU kernels run Q4_0 weights (MatMulNBits, bits 4) on the ort engine: auto (gguf2qnn's own where the CPU has AVX-512BW, else ONNX Runtime's), onnxruntime, or gguf2qnn. The artifact folder is the same either way.",
+            Description = "Which CPU kernels run Q4_0 and Q6_K weights (MatMulNBits bits 4 block 32, bits 8 block 16) on the ort engine: auto (gguf2qnn's own where the CPU has AVX-512BW, else ONNX Runtime's), onnxruntime, or gguf2qnn. The artifact folder is the same either way.",
             Recursive = true,
             DefaultValueFactory = _ => KernelsAuto,
         };
