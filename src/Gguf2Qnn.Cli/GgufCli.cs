@@ -35,12 +35,11 @@ public static class GgufCli
         ArgumentNullException.ThrowIfNull(io);
         var (stdout, stderr) = (io.Out, io.Err);
         var root = new RootCommand("gguf2qnn: GGUF models to ONNX (and QNN), run and checked against llama.cpp. With no command: runs the single .gguf in ./models, else the demo (a small qwen2 model built, converted and run).");
-        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used, the execution providers and which kernels run the Q4_0 and Q6_K weights, and let ONNX Runtime log verbosely (node placements per provider).", Recursive = true };
+        var verbose = new Option<bool>("--verbose") { Description = "Log to stderr the ONNX Runtime session options used, the execution providers and which kernels run the Q4_0 and Q6_K weights, and let ONNX Runtime log verbosely (node placements per provider)." };
         root.Options.Add(verbose);
         var kernels = new Option<string>("--kernels")
         {
             Description = "Which CPU kernels run Q4_0 and Q6_K weights (MatMulNBits bits 4 block 32, bits 8 block 16) on the ort engine: auto (gguf2qnn's own where the CPU has AVX-512BW, else ONNX Runtime's), onnxruntime, or gguf2qnn. The artifact folder is the same either way.",
-            Recursive = true,
             DefaultValueFactory = _ => KernelsAuto,
         };
         kernels.AcceptOnlyFromAmong(KernelsAuto, KernelsOnnxRuntime, KernelsGguf2Qnn);
@@ -57,6 +56,14 @@ public static class GgufCli
         root.Subcommands.Add(CheckQnnCommand.Create(io));
         root.Subcommands.Add(CompileCommand.Create(io));
         root.Subcommands.Add(PullCommand.Create(io));
+        // Only the commands that open a model take --verbose and --kernels (and the bare command, which runs one):
+        // elsewhere they would be accepted and do nothing, so there they are an unknown option (exit 2).
+        foreach (var command in root.Subcommands.Where(c => c.Name is "run" or "chat" or "verify" or "bench"))
+        {
+            command.Options.Add(verbose);
+            command.Options.Add(kernels);
+        }
+
         root.SetAction(_ => ModelDiscovery.Resolve(io, io.ModelsFolder) is { } found
             ? RunCommand.Generate(io, RunCommand.ResolveArtifacts(io, found), new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, RunCommand.DefaultPrompt, json: false)
             : RunCommand.RunDemo(io, new Runtime.GenerationOptions { MaxNewTokens = 32, Greedy = true }, prompt: null, json: false));

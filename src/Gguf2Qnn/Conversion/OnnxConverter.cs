@@ -231,7 +231,7 @@ public static class OnnxConverter
     };
 
     // SHA-256 of each file of the source (lowercase hex), in part order.
-    internal static IReadOnlyList<string> HashSource(IGgufSource gguf) => Parts(gguf).Select(p => HashFile(p.Path)).ToArray();
+    internal static IReadOnlyList<string> HashSource(IGgufSource gguf) => Parts(gguf).Select(p => p.ComputeSha256()).ToArray();
 
     /// <summary>SHA-256 of a whole file as lowercase hex (the form conversion.json records for its source).</summary>
     /// <exception cref="IOException">The file cannot be read.</exception>

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 
 namespace Gguf2Qnn.Gguf;
@@ -236,6 +237,24 @@ public sealed unsafe class GgufFile : IGgufSource
         }
 
         return new ReadOnlySpan<byte>(_base + DataOffset + tensor.Offset, (int)tensor.ByteSize);
+    }
+
+    /// <summary>
+    /// SHA-256 (FIPS 180-4) of the whole file as 64 lowercase hex digits, read from the memory map this file already
+    /// holds (no second read of the file through read(2), which copies every byte once more).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    public string ComputeSha256()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        const int Slice = 1 << 30;
+        for (long at = 0; at < _length; at += Slice)
+        {
+            hash.AppendData(new ReadOnlySpan<byte>(_base + at, (int)Math.Min(Slice, _length - at)));
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     /// <summary>The bytes of rows [<paramref name="firstRow"/>, firstRow + rowCount) of a tensor, each row ne[0] weights.</summary>

@@ -67,4 +67,21 @@ public sealed class HelpTextTests
         Assert.True(asked == 0, askedErr);
         Assert.Contains("kernels: ONNX Runtime's (as asked)", askedErr, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("convert", "--kernels", "gguf2qnn")]
+    [InlineData("convert", "--verbose")]
+    [InlineData("inspect", "--kernels", "onnxruntime")]
+    [InlineData("tokenize", "--verbose")]
+    public void CommandsThatOpenNoModelRefuseKernelsAndVerboseInsteadOfIgnoringThem(string command, params string[] option)
+    {
+        string[] args = command == "tokenize" ? [command, TestPaths.Stories260K, "Once", .. option] : [command, TestPaths.Stories260K, .. option];
+        var (code, _, err) = Run(args);
+        Assert.Equal(GgufCli.BadInput, code);
+        Assert.Contains($"Unrecognized command or argument '{option[0]}'", err, StringComparison.Ordinal);
+
+        var (_, help, _) = Run(command, "--help");
+        Assert.DoesNotContain("--kernels", help, StringComparison.Ordinal);
+        Assert.DoesNotContain("--verbose", help, StringComparison.Ordinal);
+    }
 }

@@ -8,6 +8,14 @@ namespace Gguf2Qnn.Tests.Gguf;
 public class GgufFileTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
+    public void Sha256OfTheMapIsTheFilesDigestThatSourcesMdLists()
+    {
+        // ../shared/models/SOURCES.md gives stories260K.gguf's sha256 (computed there by sha256sum).
+        using var f = GgufFile.Open(TestPaths.Stories260K);
+        Assert.Equal("270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d", f.ComputeSha256());
+    }
+
+    [Fact]
     public void ReadsStories260KHeaderAndHyperParameters()
     {
         // Values from ../shared/models/SOURCES.md: v3, llama, dim 64, 5 layers, 8 heads / 4 kv heads, ffn 172, 48 F32 tensors, vocab 512.
