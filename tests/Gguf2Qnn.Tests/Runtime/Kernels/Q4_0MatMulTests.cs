@@ -315,13 +315,13 @@ public sealed unsafe class Q4_0MatMulTests
     }
 }
 
-/// <summary>A fact that runs only where <see cref="Q4_0MatMul.IsSupported"/> (x86-64 with AVX-512BW).</summary>
+/// <summary>A fact that runs only where <see cref="Q4_0MatMul.IsSupported"/> (x86-64 with AVX-512BW; the same test as <see cref="Q6_KMatMul.IsSupported"/>).</summary>
 public sealed class Avx512FactAttribute : FactAttribute
 {
     /// <summary>Sets <see cref="FactAttribute.Skip"/> on CPUs without AVX-512BW.</summary>
     public Avx512FactAttribute()
     {
-        if (!Q4_0MatMul.IsSupported) Skip = "The Q4_0 kernel needs x86-64 AVX-512BW; this CPU has none.";
+        if (!Q4_0MatMul.IsSupported) Skip = "gguf2qnn's kernels (Q4_0, Q6_K) need x86-64 AVX-512BW; this CPU has none.";
     }
 }
 
@@ -331,6 +331,6 @@ public sealed class Avx512TheoryAttribute : TheoryAttribute
     /// <summary>Sets <see cref="FactAttribute.Skip"/> on CPUs without AVX-512BW.</summary>
     public Avx512TheoryAttribute()
     {
-        if (!Q4_0MatMul.IsSupported) Skip = "The Q4_0 kernel needs x86-64 AVX-512BW; this CPU has none.";
+        if (!Q4_0MatMul.IsSupported) Skip = "gguf2qnn's kernels (Q4_0, Q6_K) need x86-64 AVX-512BW; this CPU has none.";
     }
 }
