@@ -25,17 +25,20 @@ public static class LlamaCppQuantizer
 
     /// <summary>
     /// Quantizes <paramref name="srcGguf"/> into <paramref name="dstGguf"/>. Uses llama-quantize's defaults: the
-    /// output tensor is quantized too, and an already quantized source is refused.
+    /// output tensor is quantized too, and an already quantized source is refused unless
+    /// <paramref name="allowRequantize"/> (llama-quantize --allow-requantize: its weights are dequantized and quantized
+    /// again).
     /// </summary>
     /// <param name="srcGguf">Source GGUF (F32, F16 or BF16 weights).</param>
     /// <param name="dstGguf">File to write; its folder must exist. Removed again if llama.cpp fails half-way.</param>
     /// <param name="type">File type, one of <see cref="FileTypes"/> (case-insensitive).</param>
     /// <param name="threads">Worker threads; 0 lets llama.cpp use every hardware thread.</param>
+    /// <param name="allowRequantize">Accept a source whose weights are already quantized.</param>
     /// <exception cref="FileNotFoundException">The source does not exist.</exception>
     /// <exception cref="DirectoryNotFoundException">The destination folder does not exist.</exception>
     /// <exception cref="ArgumentException">Unknown type, or source and destination are the same file.</exception>
     /// <exception cref="LlamaCppException">llama.cpp refused or failed; the message quotes its error.</exception>
-    public static void Quantize(string srcGguf, string dstGguf, string type, int threads = 0)
+    public static void Quantize(string srcGguf, string dstGguf, string type, int threads = 0, bool allowRequantize = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(srcGguf);
         ArgumentException.ThrowIfNullOrEmpty(dstGguf);
@@ -70,7 +73,7 @@ public static class LlamaCppQuantizer
             bool ok;
             try
             {
-                ok = LLamaQuantizer.Quantize(src, dst, ftype, threads, allowRequantize: false, quantizeOutputTensor: true);
+                ok = LLamaQuantizer.Quantize(src, dst, ftype, threads, allowRequantize, quantizeOutputTensor: true);
             }
             catch (Exception e) when (e is not LlamaCppException and not OutOfMemoryException)
             {
