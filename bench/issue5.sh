@@ -7,7 +7,7 @@
 # Environment: ROUNDS (alternating cp/convert rounds, default 5), BENCH_REPS (bench -r, default 3), BENCH_ROUNDS (how many
 # times the bench below runs, default 1), KERNELS_AB=1 (each bench round also with --kernels onnxruntime), THREADS (default 2),
 # COLD=1 (also time cp and convert after dropping the page cache: needs root, slows every other process down a
-# little), HUGEPAGES_AB=1 (also run bench once with GLIBC_TUNABLES=glibc.malloc.hugetlb=1), GGUF2QNN (the binary; default: the Release build).
+# little), LLAMACPP_MIX=1 (the benches again on make-workload --llamacpp-q4_0: output.weight Q6_K), HUGEPAGES_AB=1 (also run bench once with GLIBC_TUNABLES=glibc.malloc.hugetlb=1), GGUF2QNN (the binary; default: the Release build).
 # Build first: dotnet build Gguf2Qnn.sln -c Release
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,13 +65,27 @@ echo "== model.onnx.data sha256 $(sha256sum "$DIR/onnx/model.onnx.data" | cut -c
 
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
 for r in $(seq 1 "$BENCH_ROUNDS"); do
-  echo "== bench, kernels auto (gguf2qnn's Q4_0 kernels where the CPU has AVX-512BW) (load $(load))"
+  echo "== bench, kernels auto (gguf2qnn's Q4_0 and Q6_K kernels where the CPU has AVX-512BW) (load $(load))"
   "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
   if [ "${KERNELS_AB:-0}" = 1 ]; then
     echo "== bench, --kernels onnxruntime (MLAS MatMulNBits) (load $(load))"
     "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp --kernels onnxruntime
   fi
 done
+if [ "${LLAMACPP_MIX:-0}" = 1 ]; then
+  # llama.cpp's own Q4_0 mix (output.weight Q6_K, as llama-quantize writes the founding file), same benches.
+  WQ=$DIR/wq.gguf
+  [ -f "$WQ" ] || "$BIN" make-workload -o "$WQ" --llamacpp-q4_0 >/dev/null
+  rm -rf "$DIR/onnxq"; "$BIN" convert "$WQ" -o "$DIR/onnxq" >/dev/null
+  for r in $(seq 1 "$BENCH_ROUNDS"); do
+    echo "== llama.cpp's Q4_0 mix ($(stat -c %s "$WQ") bytes), kernels auto (load $(load))"
+    "$BIN" bench "$DIR/onnxq" --gguf "$WQ" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
+    if [ "${KERNELS_AB:-0}" = 1 ]; then
+      echo "== llama.cpp's Q4_0 mix, --kernels onnxruntime (load $(load))"
+      "$BIN" bench "$DIR/onnxq" --gguf "$WQ" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp --kernels onnxruntime
+    fi
+  done
+fi
 if [ "${HUGEPAGES_AB:-0}" = 1 ]; then
   echo "== bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (load $(load))"
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
