@@ -120,6 +120,48 @@ public sealed class Q6_KMatMulOpSessionTests(ITestOutputHelper output)
         }
     }
 
+    [Avx512Fact]
+    public void TakesExternalDataWithoutALengthAsOnnxRuntimeDoes()
+    {
+        // onnx external_data: "length" is optional; without it the tensor's bytes are its dims × element size from
+        // "offset" on (ORT reads exactly that much), not the rest of the file.
+        var w = Q6_KMatMulTests.RandomWeight(40, 512, 4);
+        string dir = TestPaths.NewTempDir("q6k-nolength");
+        try
+        {
+            var model = Model(w, dir, bias: true);
+            foreach (var t in model.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
+            {
+                var kept = t.ExternalData.Where(e => e.Key != "length").ToArray();
+                t.ExternalData.Clear();
+                t.ExternalData.AddRange(kept);
+            }
+
+            File.WriteAllBytes(Path.Combine(dir, "model.onnx"), model.ToByteArray());
+            using var so = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, IntraOpNumThreads = 1 };
+            using var ort = new InferenceSession(Path.Combine(dir, "model.onnx"), so); // ORT takes the model as it is
+
+            var rewrite = Q6_KKernelRewriter.Rewrite(model, dir);
+            Assert.Empty(rewrite.LeftAlone);
+            Assert.Equal(1, rewrite.Nodes);
+            using var so2 = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, IntraOpNumThreads = 1 };
+            so2.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dir);
+            Q6_KMatMulOp.Domain.AddTo(so2);
+            using var ours = new InferenceSession(model.ToByteArray(), so2);
+            var x = Enumerable.Range(0, 2 * w.K).Select(i => MathF.Sin(i * 0.7f)).ToArray();
+            var y = Run(ours, x, 2, w.K);
+            for (int col = 0; col < w.N; col++)
+            {
+                double ggml = Q6_KMatMulTests.Reference(w, x.AsSpan(w.K, w.K), col, out double magnitude) + (((col % 9) - 4) * 0.25);
+                Assert.True(Math.Abs(y[w.N + col] - ggml) <= 2e-6 * (2 + magnitude), $"[1,{col}] {y[w.N + col]} vs ggml {ggml}");
+            }
+        }
+        finally
+        {
+            TestPaths.DeleteQuietly(dir);
+        }
+    }
+
     [Avx512Theory]
     [InlineData(512, 100, false)]
     [InlineData(1536, 250, true)]
