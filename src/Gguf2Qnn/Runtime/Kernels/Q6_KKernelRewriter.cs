@@ -142,7 +142,8 @@ public static class Q6_KKernelRewriter
             string path = Path.Combine(folder, location);
             long fileLength = new FileInfo(path).Length;
             long offset = entries.TryGetValue("offset", out var o) ? long.Parse(o, CultureInfo.InvariantCulture) : 0;
-            long length = entries.TryGetValue("length", out var l) ? long.Parse(l, CultureInfo.InvariantCulture) : fileLength - offset;
+            // "length" is optional (onnx external_data): without it the tensor's own size, as ONNX Runtime reads it.
+            long length = entries.TryGetValue("length", out var l) ? long.Parse(l, CultureInfo.InvariantCulture) : ByteSize(t);
             if (offset < 0 || length <= 0 || offset + length > fileLength || length > int.MaxValue)
                 throw new InvalidDataException($"initializer '{t.Name}': bytes [{offset}, +{length}) are not inside {location} ({fileLength} bytes)");
             var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
@@ -156,6 +157,32 @@ public static class Q6_KKernelRewriter
                 file.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>Bytes of <paramref name="t"/> from its dims: uint8 and float32 only (the element types read here).</summary>
+        /// <exception cref="InvalidDataException">Another element type, a negative dimension, or a size past 2^63.</exception>
+        private static long ByteSize(TensorProto t)
+        {
+            long size = t.DataType switch
+            {
+                (int)TensorProto.Types.DataType.Uint8 => 1,
+                (int)TensorProto.Types.DataType.Float => 4,
+                _ => throw new InvalidDataException($"initializer '{t.Name}': external data without a length, of element type {t.DataType}"),
+            };
+            try
+            {
+                foreach (long d in t.Dims)
+                {
+                    if (d < 0) throw new InvalidDataException($"initializer '{t.Name}' has a negative dimension");
+                    size = checked(size * d);
+                }
+            }
+            catch (OverflowException)
+            {
+                throw new InvalidDataException($"initializer '{t.Name}': its dims overflow a 64-bit size");
+            }
+
+            return size;
         }
 
         public void Dispose()
