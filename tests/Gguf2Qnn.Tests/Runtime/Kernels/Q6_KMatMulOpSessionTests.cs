@@ -120,6 +120,32 @@ public sealed class Q6_KMatMulOpSessionTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData("offset", "12x")]
+    [InlineData("offset", "99999999999999999999")]
+    [InlineData("length", "")]
+    public void AnExternalDataEntryThatIsNotANumberLeavesTheNodeAloneAndSaysWhy(string key, string value)
+    {
+        // The rewriter's reading must not throw out of Rewrite (and so out of opening a model with --kernels auto):
+        // the node stays with ONNX Runtime, which reports the model's error in its own words.
+        var w = Q6_KMatMulTests.RandomWeight(16, 256, 5);
+        string dir = TestPaths.NewTempDir("q6k-badentry");
+        try
+        {
+            var model = Model(w, dir);
+            var b = model.Graph.Initializer.Single(t => t.Name == "w_B"); // 4 KiB: in model.onnx.data
+            b.ExternalData.Single(e => e.Key == key).Value = value;
+            var rewrite = Q6_KKernelRewriter.Rewrite(model, dir);
+            Assert.Equal(0, rewrite.Nodes);
+            Assert.Contains($"'{key}'", Assert.Single(rewrite.LeftAlone), StringComparison.Ordinal);
+            Assert.Equal("MatMulNBits", model.Graph.Node[0].OpType);
+        }
+        finally
+        {
+            TestPaths.DeleteQuietly(dir);
+        }
+    }
+
     [Avx512Fact]
     public void TakesExternalDataWithoutALengthAsOnnxRuntimeDoes()
     {
