@@ -125,7 +125,8 @@ public static class Q6_KKernelRewriter
 
         public ReadOnlySpan<byte> Span => _raw is not null ? _raw.RawData.Span : new ReadOnlySpan<byte>(_pointer, checked((int)_length));
 
-        /// <exception cref="InvalidDataException">No raw or external data, a bad location, or a range past the file's end.</exception>
+        /// <exception cref="InvalidDataException">No raw or external data, a bad location, an offset or length that is not an
+        /// integer, or a range past the file's end.</exception>
         /// <exception cref="IOException">The file cannot be opened or mapped.</exception>
         public static InitializerBytes Open(TensorProto t, string? folder)
         {
@@ -141,9 +142,9 @@ public static class Q6_KKernelRewriter
                 throw new InvalidDataException($"initializer '{t.Name}' has no usable external data location");
             string path = Path.Combine(folder, location);
             long fileLength = new FileInfo(path).Length;
-            long offset = entries.TryGetValue("offset", out var o) ? long.Parse(o, CultureInfo.InvariantCulture) : 0;
+            long offset = Number(t, entries, "offset") ?? 0;
             // "length" is optional (onnx external_data): without it the tensor's own size, as ONNX Runtime reads it.
-            long length = entries.TryGetValue("length", out var l) ? long.Parse(l, CultureInfo.InvariantCulture) : ByteSize(t);
+            long length = Number(t, entries, "length") ?? ByteSize(t);
             if (offset < 0 || length <= 0 || offset + length > fileLength || length > int.MaxValue)
                 throw new InvalidDataException($"initializer '{t.Name}': bytes [{offset}, +{length}) are not inside {location} ({fileLength} bytes)");
             var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
@@ -157,6 +158,15 @@ public static class Q6_KKernelRewriter
                 file.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>The integer of external-data entry <paramref name="key"/>, or null when there is none.</summary>
+        /// <exception cref="InvalidDataException">The entry is not a 64-bit integer.</exception>
+        private static long? Number(TensorProto t, Dictionary<string, string> entries, string key)
+        {
+            if (!entries.TryGetValue(key, out var text)) return null;
+            return long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) ? value
+                : throw new InvalidDataException($"initializer '{t.Name}': external data '{key}' = '{text}' is not an integer");
         }
 
         /// <summary>Bytes of <paramref name="t"/> from its dims: uint8 and float32 only (the element types read here).</summary>
