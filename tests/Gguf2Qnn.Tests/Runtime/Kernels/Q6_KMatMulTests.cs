@@ -179,6 +179,14 @@ public sealed unsafe class Q6_KMatMulTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Q6_KPackedWeights.FromMatMulNBits(b, scales, n, 255));
     }
 
+    [Fact]
+    public void Sizes_that_do_not_match_N_and_K_are_refused_before_the_packed_copy_is_allocated()
+    {
+        // N = K = 2^20 would need a ~0.9 TB packed copy; B and scales say otherwise. The documented ArgumentException,
+        // not an OutOfMemoryException from allocating first.
+        Assert.Throws<ArgumentException>(() => Q6_KPackedWeights.FromMatMulNBits(new byte[4096], new float[256], 1 << 20, 1 << 20));
+    }
+
     [Avx512Theory]
     [InlineData(1, 37, 256)]
     [InlineData(1, 64, 1536)]
