@@ -67,9 +67,7 @@ public sealed unsafe class Q6_KPackedWeights : IDisposable
 
     private Q6_KPackedWeights(int n, int k)
     {
-        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), n, "N must be positive.");
-        if (k <= 0 || k % BlockSize != 0)
-            throw new ArgumentOutOfRangeException(nameof(k), k, $"K must be a positive multiple of {BlockSize}.");
+        CheckShape(n, k);
         N = n;
         K = k;
         Blocks = k / BlockSize;
@@ -112,10 +110,12 @@ public sealed unsafe class Q6_KPackedWeights : IDisposable
     /// which row and super-block.</exception>
     public static Q6_KPackedWeights FromMatMulNBits(ReadOnlySpan<byte> b, ReadOnlySpan<float> scales, int n, int k)
     {
+        // The sizes first: N and K alone decide how much the packed copy allocates.
+        CheckShape(n, k);
+        CheckSizes(b.Length, scales.Length, n, k);
         var packed = new Q6_KPackedWeights(n, k);
         try
         {
-            CheckSizes(b.Length, scales.Length, n, k);
             fixed (byte* bp = b)
             fixed (float* sp = scales)
             {
@@ -228,6 +228,13 @@ public sealed unsafe class Q6_KPackedWeights : IDisposable
             NativeMemory.AlignedFree(_data);
             _data = null;
         }
+    }
+
+    private static void CheckShape(int n, int k)
+    {
+        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), n, "N must be positive.");
+        if (k <= 0 || k % BlockSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(k), k, $"K must be a positive multiple of {BlockSize}.");
     }
 
     private static void CheckSizes(long bLength, long scaleCount, int n, int k)
