@@ -258,6 +258,35 @@ public sealed unsafe class Q6_KMatMulTests
         Assert.Equal(clean.AsSpan(0, nanRow * n).ToArray(), y.AsSpan(0, nanRow * n).ToArray());
     }
 
+    [Avx512Theory]
+    [InlineData(1, float.PositiveInfinity)]
+    [InlineData(1, float.NegativeInfinity)]
+    [InlineData(5, float.PositiveInfinity)]
+    public void An_infinity_in_a_row_of_A_gives_NaN_in_that_row_only(int m, float infinity)
+    {
+        // quantize_row_q8_K_ref on a block holding ±Inf: iscale = −127/±Inf = ∓0, so every q8 is 0 (the Inf's own
+        // 0·Inf = NaN rounds to 0 as well) and d_a = 1/iscale = ∓Inf; the block then adds (d_w·d_a)·0 = NaN.
+        const int n = 40, k = 512;
+        var w = RandomWeight(n, k, 80 + m);
+        var (b, scales) = w.MatMulNBits();
+        var a = new float[m * k];
+        for (int i = 0; i < a.Length; i++) a[i] = MathF.Cos(i * 0.7f);
+        using var packed = Q6_KPackedWeights.FromMatMulNBits(b, scales, n, k);
+        using var kernel = new Q6_KMatMul(packed);
+        var clean = new float[m * n];
+        var y = new float[m * n];
+        int infRow = m - 1;
+        fixed (float* ap = a, cp = clean, yp = y)
+        {
+            kernel.Run(ap, m, cp, null, SerialParallelFor.Instance);
+            a[(infRow * k) + 300] = infinity;
+            kernel.Run(ap, m, yp, null, SerialParallelFor.Instance);
+        }
+
+        for (int col = 0; col < n; col++) Assert.True(float.IsNaN(y[(infRow * n) + col]), $"[{infRow},{col}] = {y[(infRow * n) + col]}");
+        Assert.Equal(clean.AsSpan(0, infRow * n).ToArray(), y.AsSpan(0, infRow * n).ToArray());
+    }
+
     [Avx512Fact]
     public void Extreme_codes_and_activations_do_not_overflow_the_16_bit_sums()
     {
