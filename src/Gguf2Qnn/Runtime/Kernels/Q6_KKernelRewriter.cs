@@ -210,6 +210,7 @@ public static class Q6_KKernelRewriter
 
 /// <summary>What <see cref="Q6_KKernelRewriter.Rewrite"/> changed.</summary>
 /// <param name="Nodes">MatMulNBits nodes now run by <see cref="Q6_KKernelRewriter.OpType"/>.</param>
-/// <param name="LeftAlone">Nodes of the Q6_K form (bits 8, block_size 16, accuracy_level 4) that stay with ONNX
-/// Runtime, each as "'node name': why".</param>
+/// <param name="LeftAlone">Nodes of the Q6_K form (bits 8, block_size 16, accuracy_level 4, no zero_points or g_idx,
+/// B uint8 and scales float32 constant initializers) that stay with ONNX Runtime because their K, N or data were
+/// refused, each as "'node name': why". Nodes that are not of that form are not listed.</param>
 public sealed record Q6_KRewrite(int Nodes, IReadOnlyList<string> LeftAlone);

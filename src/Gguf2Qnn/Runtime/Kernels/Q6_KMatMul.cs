@@ -14,7 +14,8 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// s = 127/amax (amax = the block's largest magnitude; ggml uses −127/max of the signed extreme, which flips the signs
 /// of q and d together) and d_a = 1/s in float32, round to nearest even; per 16-weight sub-block j the exact integer
 /// Σ (q6 − 32)·q is multiplied by the int8 sc_j and summed in int32 over the super-block, which then adds
-/// d_w·d_a·Σ to the float32 sum (d_w·d_a first, as ggml does). A NaN in a row of A makes that row of Y NaN.
+/// d_w·d_a·Σ to the float32 sum (d_w·d_a first, as ggml does). A NaN or ±Inf in a row of A makes that row of Y NaN
+/// (as in ggml: a block holding ±Inf quantizes to all-zero q with d_a = ±Inf).
 /// </summary>
 /// <remarks>
 /// x86-64 with AVX-512BW only (<see cref="IsSupported"/>). Per sub-block and 16 rows: the 6-bit codes are rebuilt

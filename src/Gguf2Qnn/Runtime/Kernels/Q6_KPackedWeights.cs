@@ -18,7 +18,11 @@ namespace Gguf2Qnn.Runtime.Kernels;
 /// 256-weight super-block it looks for an fp16 d and sixteen int8 sc with d·sc_j equal to the stored scale_j (float32,
 /// bit for bit), trying first what ggml's quantizer does (quantize_row_q6_K_ref: iscale = −128/max_scale, so the
 /// sub-block of largest |scale| has sc = −128 and d = scale/−128), then sc = 127 and −127 there. An all-zero
-/// super-block gets d = 0. Any d and sc with the same products give ggml's dot product (see <see cref="Q6_KMatMul"/>).
+/// super-block gets d = 0 (and sc = 0, also where ggml's fp16 d underflowed to 0 under nonzero sc). On llama.cpp's
+/// data the first candidate gives back ggml's own d and sc (the sub-block of largest |scale| always has sc = −128
+/// there, and no other sc reaches 128·|d|). Other data may factor differently
+/// (e.g. every nonzero sc = 127 and d a small multiple of a power of two): the products, and so the weights, stay
+/// exactly the same, but <see cref="Q6_KMatMul"/>'s float32 d·d_a may then round differently from the source's.
 /// <see cref="Check"/> says whether (and why not) a weight can be taken.</para>
 /// <para>Layout. Rows are grouped into panels of <see cref="PanelRows"/> = 16 (the panel count is rounded up to an
 /// even number; missing rows are zero codes with zero scales and d), panels into pairs; a pair stores its K/256
