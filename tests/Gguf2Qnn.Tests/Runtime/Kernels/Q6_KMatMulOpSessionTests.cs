@@ -120,6 +120,60 @@ public sealed class Q6_KMatMulOpSessionTests(ITestOutputHelper output)
         }
     }
 
+    [Avx512Fact]
+    public void TwoNodesSharingOneWeightInExternalDataBothRunIt()
+    {
+        // The first kernel to load packs B and scales and then drops ORT's mapped pages of them (MappedFilePages); the
+        // second reads the same initializers afterwards, faulted back in from model.onnx.data.
+        var w = Q6_KMatMulTests.RandomWeight(256, 1024, 6);
+        var (b, scales) = w.MatMulNBits();
+        string dir = TestPaths.NewTempDir("q6k-shared");
+        try
+        {
+            using (var external = new ExternalDataWriter(dir))
+            {
+                var g = new GraphBuilder("shared", external);
+                g.AddInput("x", DataType.Float, "m", (long)w.K);
+                g.AddInitializer<byte>("w_B", DataType.Uint8, [w.N, w.K / 16, 16], b);
+                g.AddInitializer<float>("w_scales", DataType.Float, [w.N, w.K / 16], scales);
+                foreach (string y in new[] { "y1", "y2" })
+                {
+                    g.AddNode("MatMulNBits", "head_" + y, ["x", "w_B", "w_scales"], [y], OnnxDomains.Microsoft,
+                        Attr.Int("K", w.K), Attr.Int("N", w.N), Attr.Int("bits", 8), Attr.Int("block_size", 16), Attr.Int("accuracy_level", 4));
+                    g.AddOutput(y, DataType.Float, "m", (long)w.N);
+                }
+
+                g.Save(Path.Combine(dir, "model.onnx"));
+            }
+
+            ModelProto model;
+            using (var stream = File.OpenRead(Path.Combine(dir, "model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
+            Assert.Equal(2, Q6_KKernelRewriter.Rewrite(model, dir).Nodes);
+            using var so = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, IntraOpNumThreads = 2 };
+            so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dir);
+            Q6_KMatMulOp.Domain.AddTo(so);
+            using var session = new InferenceSession(model.ToByteArray(), so);
+            var x = Enumerable.Range(0, 3 * w.K).Select(i => MathF.Sin(i * 0.21f)).ToArray();
+            using var xv = OrtValue.CreateTensorValueFromMemory(x, [3, w.K]);
+            using var run = new RunOptions();
+            using var outs = session.Run(run, ["x"], [xv], ["y1", "y2"]);
+            var y1 = outs[0].GetTensorDataAsSpan<float>().ToArray();
+            Assert.Equal(y1, outs[1].GetTensorDataAsSpan<float>().ToArray());
+            for (int row = 0; row < 3; row++)
+            {
+                for (int col = 0; col < w.N; col++)
+                {
+                    double ggml = Q6_KMatMulTests.Reference(w, x.AsSpan(row * w.K, w.K), col, out double magnitude);
+                    Assert.True(Math.Abs(y1[(row * w.N) + col] - ggml) <= 2e-6 * (1 + magnitude), $"[{row},{col}] {y1[(row * w.N) + col]} vs ggml {ggml}");
+                }
+            }
+        }
+        finally
+        {
+            TestPaths.DeleteQuietly(dir);
+        }
+    }
+
     [Theory]
     [InlineData("offset", "12x")]
     [InlineData("offset", "99999999999999999999")]
