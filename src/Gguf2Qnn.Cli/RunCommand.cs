@@ -126,9 +126,39 @@ internal static class RunCommand
             }
 
             ConvertCommand.Convert(io, path, dir, WeightFormat.Keep, quiet: quiet);
+            RemoveOlderConversions(io, info.FullName, dir, quiet);
         }
 
         return dir;
+    }
+
+    // A changed file or a new build of the tool gets a new cache folder; the ones converted earlier from the same path
+    // are stale, so they go (one folder per source file, not one per file version and build).
+    private static void RemoveOlderConversions(CliIO io, string source, string current, bool quiet)
+    {
+        var parent = Path.GetDirectoryName(current)!;
+        foreach (var other in Directory.EnumerateDirectories(parent))
+        {
+            if (string.Equals(other, current, StringComparison.Ordinal)
+                || ArtifactFolder.ReadSource(other) is not { } recorded
+                || !string.Equals(Path.GetFullPath(recorded.Path), source, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            try
+            {
+                Directory.Delete(other, recursive: true);
+                if (!quiet)
+                {
+                    io.Err.WriteLine($"Removed the older conversion of {source}: {other}");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // In use or not ours to delete: it stays, and the next conversion tries again.
+            }
+        }
     }
 
     /// <summary>
