@@ -67,6 +67,11 @@ internal static class BenchCommand
         }
 
         var artifacts = RunCommand.ResolveArtifacts(io, modelPath, json);
+        if (CausalLm.IsQnnTarget(artifacts))
+        {
+            throw new NotSupportedException($"'{artifacts}' is a qnn-target folder (static AR-N/AR-1 graphs for the QNN HTP): bench measures cpu-target folders on ONNX Runtime's CPU EP. Convert the GGUF with --target cpu (the default) to bench it; run and verify check a qnn-target folder on the CPU.");
+        }
+
         if (gguf is not null && Directory.Exists(modelPath))
         {
             ArtifactFolder.RequireSource(artifacts, gguf);
@@ -147,6 +152,11 @@ internal static class BenchCommand
             refAfter.AnonMb - refBefore.AnonMb);
 
         io.Out.WriteLine(json ? ToJson(s, oursResult, refResult, lm.Gguf2QnnKernelNodes, lm.Gguf2QnnQ6_KNodes).ToJsonString() : ToTable(s, oursResult, refResult, lm.Gguf2QnnKernelNodes, lm.Gguf2QnnQ6_KNodes));
+        if (lm.EndProfiling() is { } profilePath)
+        {
+            io.Err.WriteLine($"bench: ONNX Runtime's profile: {profilePath}");
+        }
+
         return GgufCli.Success;
     }
 

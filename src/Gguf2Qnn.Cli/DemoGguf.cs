@@ -6,8 +6,10 @@ namespace Gguf2Qnn.Cli;
 /// <summary>The demo model the CLI falls back to when no model is named and ./models holds none.</summary>
 internal static class DemoGguf
 {
-    /// <summary>The demo's shape: qwen2, 2 layers, hidden 128, Q4_0 + F32 tensors, seeded random weights.</summary>
-    public static readonly SyntheticModelSpec Spec = new() { BlockCount = 2, HiddenSize = 128, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 256, WeightType = GgmlType.Q4_0, Seed = 2026 };
+    /// <summary>The demo's shape: qwen2, 2 layers, hidden 128, Q4_0 + F32 tensors, seeded random weights with a planted
+    /// next-token rule in output.weight (a clear arg-max, as trained models have, so that verify is not decided by
+    /// near-ties between random logits).</summary>
+    public static readonly SyntheticModelSpec Spec = new() { BlockCount = 2, HiddenSize = 128, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 256, WeightType = GgmlType.Q4_0, Seed = 2026, PlantedNextTokenWeight = 0.2f };
 
     /// <summary>Writes the demo GGUF into the cache folder (<c>demo/demo-qwen2-q4_0.gguf</c>), says so on stderr and returns its path.</summary>
     public static string Write(CliIO io)

@@ -58,7 +58,8 @@ public static class GgufCli
         root.Subcommands.Add(PullCommand.Create(io));
         // Only the commands that open a model take --verbose and --kernels (and the bare command, which runs one):
         // elsewhere they would be accepted and do nothing, so there they are an unknown option (exit 2).
-        foreach (var command in root.Subcommands.Where(c => c.Name is "run" or "chat" or "verify" or "bench"))
+        string[] opening = ["run", "chat", "verify", "bench"];
+        foreach (var command in root.Subcommands.Where(c => opening.Contains(c.Name)))
         {
             command.Options.Add(verbose);
             command.Options.Add(kernels);
@@ -76,6 +77,15 @@ public static class GgufCli
                 stderr.WriteLine("gguf2qnn: " + e.Message);
             }
 
+            stderr.WriteLine("Try 'gguf2qnn --help'.");
+            return BadInput;
+        }
+
+        // Written before the command (`gguf2qnn --verbose inspect …`) they parse as the bare command's options.
+        if (parse.CommandResult.Command != root && !opening.Contains(parse.CommandResult.Command.Name)
+            && new Option[] { verbose, kernels }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } misplaced)
+        {
+            stderr.WriteLine($"gguf2qnn: {misplaced.Name} applies to the commands that open a model (run, chat, verify, bench), not to {parse.CommandResult.Command.Name}.");
             stderr.WriteLine("Try 'gguf2qnn --help'.");
             return BadInput;
         }

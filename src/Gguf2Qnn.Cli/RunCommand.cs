@@ -126,9 +126,39 @@ internal static class RunCommand
             }
 
             ConvertCommand.Convert(io, path, dir, WeightFormat.Keep, quiet: quiet);
+            RemoveOlderConversions(io, info.FullName, dir, quiet);
         }
 
         return dir;
+    }
+
+    // A changed file or a new build of the tool gets a new cache folder; the ones converted earlier from the same path
+    // are stale, so they go (one folder per source file, not one per file version and build).
+    private static void RemoveOlderConversions(CliIO io, string source, string current, bool quiet)
+    {
+        var parent = Path.GetDirectoryName(current)!;
+        foreach (var other in Directory.EnumerateDirectories(parent))
+        {
+            if (string.Equals(other, current, StringComparison.Ordinal)
+                || ArtifactFolder.ReadSource(other) is not { } recorded
+                || !string.Equals(Path.GetFullPath(recorded.Path), source, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            try
+            {
+                Directory.Delete(other, recursive: true);
+                if (!quiet)
+                {
+                    io.Err.WriteLine($"Removed the older conversion of {source}: {other}");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // In use or not ours to delete: it stays, and the next conversion tries again.
+            }
+        }
     }
 
     /// <summary>
@@ -210,6 +240,15 @@ internal static class RunCommand
         }
 
         using var lm = GenAiGenerator.Open(artifactDir);
+        if (io.Verbose)
+        {
+            // GenAI builds its own ONNX Runtime session from genai_config.json: say what it was given.
+            var decoder = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(artifactDir, "genai_config.json")))?["model"]?["decoder"];
+            io.Err.WriteLine($"onnxruntime-genai: ONNX Runtime GenAI (Microsoft.ML.OnnxRuntimeGenAI) over {artifactDir}: CPU execution provider (genai_config.json's providers cleared), GenAI's own session and search loop");
+            io.Err.WriteLine($"onnxruntime-genai: decoder session_options from genai_config.json: {decoder?["session_options"]?.ToJsonString() ?? "{}"}");
+            io.Err.WriteLine("kernels: ONNX Runtime's (GenAI runs its own session; gguf2qnn's kernels are for the ort engine)");
+        }
+
         int[] promptIds = chat is null
             ? lm.Encode(prompt)
             : lm.EncodeChat(lm.ApplyChatTemplate(chat, addGenerationPrompt: true));

@@ -24,10 +24,12 @@ public sealed class OnnxCausalLm : ICausalLm
     private readonly string[] _lastOnlyInputNames;
     private readonly string[] _outputNames;
     private readonly OrtValue? _keepOne;
+    private bool _profiling;
 
-    private OnnxCausalLm(InferenceSession session, string modelPath, int contextLength, KernelChoice kernels)
+    private OnnxCausalLm(InferenceSession session, string modelPath, int contextLength, KernelChoice kernels, bool profiling)
     {
         _session = session;
+        _profiling = profiling;
         ModelPath = modelPath;
         ContextLength = contextLength;
         Gguf2QnnKernelNodes = kernels.Nodes;
@@ -153,7 +155,7 @@ public sealed class OnnxCausalLm : ICausalLm
         options.Log?.Invoke($"onnxruntime: session created for {modelPath}");
         try
         {
-            return new OnnxCausalLm(session, modelPath, contextLength, kernels);
+            return new OnnxCausalLm(session, modelPath, contextLength, kernels, options.ProfilePathPrefix is not null);
         }
         catch
         {
@@ -300,6 +302,17 @@ public sealed class OnnxCausalLm : ICausalLm
     /// themselves (benchmarks, scoring). Dispose it before the model.
     /// </summary>
     public DecodeSequence StartSequence() => new(this);
+
+    /// <summary>
+    /// Stops ONNX Runtime's profiler (<see cref="RuntimeOptions.ProfilePathPrefix"/>) and returns the path of the
+    /// Chrome-trace JSON it wrote (<c>PREFIX_&lt;date&gt;.json</c>); null when profiling is off.
+    /// </summary>
+    public string? EndProfiling()
+    {
+        if (!_profiling) return null;
+        _profiling = false;
+        return Path.GetFullPath(_session.EndProfiling());
+    }
 
     /// <inheritdoc />
     public void Dispose()

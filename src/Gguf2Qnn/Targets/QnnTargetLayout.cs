@@ -137,7 +137,7 @@ public sealed record QnnModelLayout
         string path = Path.Combine(directory, FileName);
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"'{directory}' is not a QNN-target artifact folder (no {FileName}).", path);
+            throw new FileNotFoundException($"'{directory}' is not a QNN-target artifact folder (no {FileName}){(File.Exists(Path.Combine(directory, "genai_config.json")) ? "; it was converted with --target cpu: convert the GGUF with --target qnn for the NPU" : string.Empty)}.", path);
         }
 
         try

@@ -81,4 +81,13 @@ public sealed class ArtifactFolderCliTests(ConvertedModelsFixture models) : ICla
         Assert.Equal(GgufCli.WorkFailed, code);
         Assert.StartsWith("this folder was converted with --target cpu; convert with --target qnn for the NPU" + Environment.NewLine, err, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void CompileOnACpuFolderSaysToConvertWithTargetQnn()
+    {
+        var (_, onnx) = models.Get("stories");
+        var (code, _, err) = Run("compile", onnx, "--soc", "8elite");
+        Assert.NotEqual(GgufCli.Success, code);
+        Assert.Contains("is not a QNN-target artifact folder (no qnn_model.json); it was converted with --target cpu: convert the GGUF with --target qnn", err, StringComparison.Ordinal);
+    }
 }

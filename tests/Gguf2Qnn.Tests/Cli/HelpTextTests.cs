@@ -84,4 +84,21 @@ public sealed class HelpTextTests
         Assert.DoesNotContain("--kernels", help, StringComparison.Ordinal);
         Assert.DoesNotContain("--verbose", help, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void KernelsAndVerboseBeforeACommandThatOpensNoModelAreRefusedToo()
+    {
+        var (code, stdout, err) = Run("--verbose", "inspect", TestPaths.Stories260K);
+        Assert.Equal(GgufCli.BadInput, code);
+        Assert.Equal(string.Empty, stdout);
+        Assert.StartsWith("gguf2qnn: --verbose applies to the commands that open a model", err, StringComparison.Ordinal);
+
+        var (kernelsCode, _, kernelsErr) = Run("--kernels", "onnxruntime", "tokenize", TestPaths.Stories260K, "Once");
+        Assert.Equal(GgufCli.BadInput, kernelsCode);
+        Assert.Contains("not to tokenize", kernelsErr, StringComparison.Ordinal);
+
+        var (runCode, _, runErr) = Run("--verbose", "run", TestPaths.Stories260K, "-n", "1");
+        Assert.True(runCode == 0, runErr);
+        Assert.Contains("session created", runErr, StringComparison.Ordinal);
+    }
 }

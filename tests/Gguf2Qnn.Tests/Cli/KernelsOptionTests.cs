@@ -42,6 +42,18 @@ public sealed class KernelsOptionTests(ConvertedModelsFixture models) : IClassFi
     }
 
     [Fact]
+    public void VerboseWithTheGenAiEngineSaysWhatGenAiRuns()
+    {
+        var (_, onnx) = models.Get("stories");
+        var (code, stdout, err) = Run("run", onnx, "--engine", "genai", "-n", "2", "--verbose");
+        Assert.True(code == 0, err);
+        Assert.Equal(Run("run", onnx, "--engine", "genai", "-n", "2").Out, stdout); // stdout unchanged
+        Assert.Contains("onnxruntime-genai: ONNX Runtime GenAI (Microsoft.ML.OnnxRuntimeGenAI) over", err, StringComparison.Ordinal);
+        Assert.Contains("decoder session_options from genai_config.json: {", err, StringComparison.Ordinal);
+        Assert.Contains("kernels: ONNX Runtime's (GenAI runs its own session", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AQnnTargetFolderRunsAsWrittenAndSaysSo()
     {
         var dir = Path.Combine(TestPaths.NewTempDir("kernels-qnn"), "qnn");

@@ -48,6 +48,32 @@ public sealed class BenchCommandTests(ConvertedModelsFixture models) : IClassFix
     }
 
     [Fact]
+    public void ProfileSaysWhereOnnxRuntimeWroteTheTrace()
+    {
+        var (_, onnx) = models.Get("stories");
+        var prefix = Path.Combine(TestPaths.NewTempDir("bench-profile"), "trace");
+        var stderr = new StringWriter();
+        var code = GgufCli.Run(["bench", onnx, "-p", "4", "-n", "2", "-t", "1", "-r", "1", "--profile", prefix], new StringWriter(), stderr);
+        Assert.True(code == 0, stderr.ToString());
+        var line = stderr.ToString().Split('\n').Single(l => l.StartsWith("bench: ONNX Runtime's profile: ", StringComparison.Ordinal));
+        var path = line["bench: ONNX Runtime's profile: ".Length..].Trim();
+        Assert.StartsWith(prefix, path, StringComparison.Ordinal);
+        using var trace = JsonDocument.Parse(File.ReadAllText(path)); // Chrome trace: an array of events
+        Assert.True(trace.RootElement.GetArrayLength() > 0);
+    }
+
+    [Fact]
+    public void QnnTargetFolderIsRefusedWithWhatToDoInstead()
+    {
+        var dir = Path.Combine(TestPaths.NewTempDir("bench-qnn"), "qnn");
+        Assert.Equal(0, GgufCli.Run(["convert", TestPaths.Stories260K, "-o", dir, "--target", "qnn", "--context", "64", "--prefill", "8"], new StringWriter(), new StringWriter()));
+        var stderr = new StringWriter();
+        Assert.Equal(GgufCli.BadInput, GgufCli.Run(["bench", dir, "-p", "4", "-n", "2", "-r", "1"], new StringWriter(), stderr));
+        Assert.Contains("is a qnn-target folder", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Contains("--target cpu", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void VsLlamaCppWithoutAGgufIsBadUsage()
     {
         var onnx = ConvertedModelsFixture.CopyWithoutManifest(models.Get("stories").Onnx); // no recorded source to fall back on
