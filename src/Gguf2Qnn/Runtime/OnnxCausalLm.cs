@@ -214,7 +214,9 @@ public sealed class OnnxCausalLm : ICausalLm
         {
             // The rewriters take only accuracy_level 4 (int8 activations); convert --accuracy-level 0 writes Q4_0 at level 0.
             return (FromPath(modelPath, options),
-                new KernelChoice(0, 0, "ONNX Runtime's (the model has no Q4_0 or Q6_K MatMulNBits node at accuracy_level 4, the forms gguf2qnn's kernels run)"));
+                new KernelChoice(0, 0, q6.LeftAlone.Count > 0
+                    ? $"ONNX Runtime's (the model has no Q4_0 MatMulNBits node at accuracy_level 4, and the data of its {q6.LeftAlone.Count} Q6_K-shaped node(s) are not a Q6_K weight's that gguf2qnn's kernel can take; --verbose says why)"
+                    : "ONNX Runtime's (the model has no Q4_0 or Q6_K MatMulNBits node at accuracy_level 4, the forms gguf2qnn's kernels run)"));
         }
 
         var withKernels = options with

@@ -7,6 +7,7 @@ using Gguf2Qnn.Reference;
 using Gguf2Qnn.Runtime;
 using Gguf2Qnn.Runtime.Kernels;
 using Gguf2Qnn.Tests.Runtime.Kernels;
+using Google.Protobuf;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -114,6 +115,33 @@ public sealed class Q6_KKernelAgreementTests(ConvertedModelsFixture models, ITes
         Assert.Equal(0, lm.Gguf2QnnQ6_KNodes);
         Assert.True(lm.Gguf2QnnKernelNodes > 0);
         Assert.All(lm.EvaluateLogits([1, 2, 3])[^1], v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Avx512Fact]
+    public void WhenTheOnlyCandidateIsAHeadThatIsNotAQ6_KWeightTheKernelsLineSaysSo()
+    {
+        var (_, onnx) = models.Get(Model);
+        string copy = ConvertedModelsFixture.CopyWithoutManifest(onnx);
+        ModelProto model;
+        using (var stream = File.OpenRead(Path.Combine(copy, "model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
+        var scales = model.Graph.Initializer.Single(t => t.Name == HeadNode(model).Input[2]);
+        var entries = scales.ExternalData.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+        using (var data = File.OpenWrite(Path.Combine(copy, entries["location"])))
+        {
+            data.Position = long.Parse(entries["offset"], CultureInfo.InvariantCulture) + (5 * 4);
+            data.Write(BitConverter.GetBytes(0.1f)); // row 0, sub-block 5: no longer d·sc
+        }
+
+        // The Q4_0 layers at accuracy_level 0 (float activations): not a form gguf2qnn's Q4_0 kernel takes.
+        foreach (var node in model.Graph.Node.Where(n => n.OpType == "MatMulNBits" && n.Input[2] != scales.Name))
+        {
+            node.Attribute.Single(a => a.Name == "accuracy_level").I = 0;
+        }
+
+        File.WriteAllBytes(Path.Combine(copy, "model.onnx"), model.ToByteArray());
+        using var lm = OnnxCausalLm.Open(copy, new RuntimeOptions { Kernels = CpuKernels.Auto });
+        Assert.Equal(0, lm.Gguf2QnnKernelNodes);
+        Assert.Contains("the data of its 1 Q6_K-shaped node(s) are not a Q6_K weight's", lm.KernelsDescription, StringComparison.Ordinal);
     }
 
     private static (VerificationReport Report, double MaxDiff) Compare(float[][] expected, float[][] actual, int[] ids)
