@@ -54,6 +54,14 @@ public sealed unsafe class Q4_0MatMulTests
     }
 
     [Fact]
+    public void Sizes_that_do_not_match_N_and_K_are_refused_before_the_packed_copy_is_allocated()
+    {
+        // N = K = 2^20 would need a 0.6 TB packed copy; B and scales say otherwise: the documented ArgumentException,
+        // not an OutOfMemoryException from allocating first.
+        Assert.Throws<ArgumentException>(() => Q4_0PackedWeights.FromMatMulNBits(new byte[4096], new float[256], 1 << 20, 1 << 20));
+    }
+
+    [Fact]
     public void Packing_checks_sizes()
     {
         var (b, scales) = RandomWeights(16, 64, 3);
