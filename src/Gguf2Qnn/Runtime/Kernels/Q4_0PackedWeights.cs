@@ -109,14 +109,20 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
     /// <exception cref="NotSupportedException">A scale is not exactly a finite fp16 number.</exception>
     public static Q4_0PackedWeights FromMatMulNBits(ReadOnlySpan<byte> b, ReadOnlySpan<float> scales, int n, int k, bool pairHalves)
     {
+        // Sizes first, so that B and scales that do not match N and K fail as such before the packed copy is allocated
+        // (N and K themselves are checked by the constructor).
+        if (n > 0 && k > 0 && k % BlockSize == 0)
+        {
+            long kb = k / BlockSize;
+            if (b.Length != n * kb * 16)
+                throw new ArgumentException($"B has {b.Length} bytes; [N={n}, K/32={kb}, 16] needs {n * kb * 16}.", nameof(b));
+            if (scales.Length != n * kb)
+                throw new ArgumentException($"scales has {scales.Length} values; [N={n}, K/32={kb}] needs {n * kb}.", nameof(scales));
+        }
+
         var packed = new Q4_0PackedWeights(n, k, pairHalves);
         try
         {
-            int kb = packed.Blocks;
-            if (b.Length != (long)n * kb * 16)
-                throw new ArgumentException($"B has {b.Length} bytes; [N={n}, K/32={kb}, 16] needs {(long)n * kb * 16}.", nameof(b));
-            if (scales.Length != (long)n * kb)
-                throw new ArgumentException($"scales has {scales.Length} values; [N={n}, K/32={kb}] needs {(long)n * kb}.", nameof(scales));
             fixed (byte* bp = b)
             fixed (float* sp = scales)
             {
