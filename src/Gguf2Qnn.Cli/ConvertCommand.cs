@@ -27,7 +27,7 @@ internal static class ConvertCommand
         activations.AcceptOnlyFromAmong("fp32", "fp16", "uint16");
         var calibration = new Option<string?>("--calibration") { Description = "qnn, --activations uint16: text file to calibrate activation ranges on (default: the text shipped with gguf2qnn)." };
         var fallback = new Option<bool>("--allow-cpu-fallback") { Description = "qnn: accept graphs whose HTP op coverage is under 100%." };
-        var accuracy = new Option<int?>("--accuracy-level") { Description = "cpu: MatMulNBits accuracy_level (0 float activations, 4 int8 activations); default: the converter's." };
+        var accuracy = new Option<int?>("--accuracy-level") { Description = "cpu: MatMulNBits accuracy_level, the lowest precision ONNX Runtime may compute with: 0 (unset) / 1 fp32 / 2 fp16 / 3 bf16 keep float activations, 4 quantizes them to int8 per block as llama.cpp does (the form gguf2qnn's own kernels run). Default: 4." };
         var force = new Option<bool>("--force") { Description = "Replace the output folder even when it holds files that are not a conversion output (a folder holding the source .gguf is always refused)." };
         var cmd = new Command("convert", "Convert a GGUF model to an ONNX artifact folder. An existing output folder is replaced only when it is empty or a previous conversion output (or with --force).") { model, output, json, target, weights, context, prefill, parts, soc, activations, calibration, fallback, accuracy, force };
         cmd.SetAction(p =>
