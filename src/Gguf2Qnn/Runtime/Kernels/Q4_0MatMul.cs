@@ -161,12 +161,12 @@ public sealed unsafe class Q4_0MatMul : IDisposable
             if (m == 1)
             {
                 QuantizeRows(&job, 0);
-                parallel.For(TaskCount(_weights.Panels / 2, 8, 64, out job.PairsPerTask), &GemvTask, &job);
+                parallel.For(KernelMemory.TaskCount(_weights.Panels / 2, 8, 64, out job.PairsPerTask), &GemvTask, &job);
             }
             else
             {
                 parallel.For((mPad + job.RowsPerTask - 1) / job.RowsPerTask, &QuantizeTask, &job);
-                parallel.For(TaskCount(_weights.Panels / 2, 1, 64, out job.PairsPerTask), &GemmTask, &job);
+                parallel.For(KernelMemory.TaskCount(_weights.Panels / 2, 1, 64, out job.PairsPerTask), &GemmTask, &job);
             }
         }
         finally
@@ -182,14 +182,6 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         while (_panelBuffers.TryTake(out var p)) NativeMemory.AlignedFree((void*)p);
         while (_scratch.TryTake(out var s)) s.Dispose();
         if (_ownsWeights) _weights.Dispose();
-    }
-
-    private static int TaskCount(int pairs, int minPairsPerTask, int maxTasks, out int pairsPerTask)
-    {
-        // Enough tasks for ORT's pool to balance two to a few threads, not so many that per-task overhead shows.
-        int tasks = Math.Max(1, Math.Min(pairs / minPairsPerTask, maxTasks));
-        pairsPerTask = (pairs + tasks - 1) / tasks;
-        return (pairs + pairsPerTask - 1) / pairsPerTask;
     }
 
     private struct Job
@@ -408,7 +400,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         if (col >= n) return;
         if (job->Bias != null)
         {
-            v += col + 16 <= n ? Vector512.Load(job->Bias + col) : Tail(job->Bias + col, n - col);
+            v += col + 16 <= n ? Vector512.Load(job->Bias + col) : KernelMemory.Tail(job->Bias + col, n - col);
         }
 
         float* y;
@@ -438,13 +430,6 @@ public sealed unsafe class Q4_0MatMul : IDisposable
         }
 
         for (int i = 0; i < width; i++) y[i] = v[i];
-    }
-
-    private static Vector512<float> Tail(float* p, int count)
-    {
-        var v = Vector512<float>.Zero;
-        for (int i = 0; i < count; i++) v = v.WithElement(i, p[i]);
-        return v;
     }
 
     /// <summary>Prefill: expand a panel pair to bytes once, then every 6-row group of A against it.</summary>

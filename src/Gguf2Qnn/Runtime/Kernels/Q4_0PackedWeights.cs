@@ -33,8 +33,6 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
     /// <summary>Bytes of one panel block: 256 bytes of nibbles for 16 rows × 32 weights, then 16 fp16 scales.</summary>
     public const int PanelBlockBytes = 288;
 
-    private const nuint HugePage = 2 * 1024 * 1024;
-
     private byte* _data;
 
     private Q4_0PackedWeights(int n, int k, bool pairHalves)
@@ -51,11 +49,7 @@ public sealed unsafe class Q4_0PackedWeights : IDisposable
         int panels = (n + PanelRows - 1) / PanelRows;
         Panels = panels + (panels & 1);
         ByteLength = (long)Panels * Blocks * PanelBlockBytes;
-        // Aligned to 2 MiB so whole huge pages can back it; not rounded up to one, so a tail shorter than 2 MiB stays on
-        // 4 KiB pages instead of pinning up to 2 MiB per weight.
-        nuint size = ((nuint)ByteLength + 4095) & ~(nuint)4095;
-        _data = (byte*)NativeMemory.AlignedAlloc(size, HugePage);
-        Madvise.TryAdvise(_data, size, Madvise.HugePage); // advisory: where refused, 4 KiB pages serve as well
+        _data = KernelMemory.AllocateHugePageAligned(ByteLength);
     }
 
     /// <summary>Output rows N.</summary>

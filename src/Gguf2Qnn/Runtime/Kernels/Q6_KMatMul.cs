@@ -105,14 +105,14 @@ public sealed unsafe class Q6_KMatMul : IDisposable
             if (m == 1)
             {
                 QuantizeRow(&job, 0);
-                parallel.For(TaskCount(pairs, 8, 64, out job.PairsPerTask), &GemvTask, &job);
+                parallel.For(KernelMemory.TaskCount(pairs, 8, 64, out job.PairsPerTask), &GemvTask, &job);
             }
             else
             {
                 int rowTasks = Math.Min(m, 64);
                 job.RowsPerTask = (m + rowTasks - 1) / rowTasks;
                 parallel.For((m + job.RowsPerTask - 1) / job.RowsPerTask, &QuantizeTask, &job);
-                parallel.For(TaskCount(pairs, 1, 64, out job.PairsPerTask), &GemmTask, &job);
+                parallel.For(KernelMemory.TaskCount(pairs, 1, 64, out job.PairsPerTask), &GemmTask, &job);
             }
         }
         finally
@@ -128,14 +128,6 @@ public sealed unsafe class Q6_KMatMul : IDisposable
         while (_panelBuffers.TryTake(out var p)) NativeMemory.AlignedFree((void*)p);
         while (_scratch.TryTake(out var s)) s.Dispose();
         if (_ownsWeights) _weights.Dispose();
-    }
-
-    private static int TaskCount(int pairs, int minPairsPerTask, int maxTasks, out int pairsPerTask)
-    {
-        // Enough tasks for ORT's pool to balance two to a few threads, not so many that per-task overhead shows.
-        int tasks = Math.Max(1, Math.Min(pairs / minPairsPerTask, maxTasks));
-        pairsPerTask = (pairs + tasks - 1) / tasks;
-        return (pairs + pairsPerTask - 1) / pairsPerTask;
     }
 
     private struct Job
@@ -365,7 +357,7 @@ public sealed unsafe class Q6_KMatMul : IDisposable
         int width = n - col;
         if (job->Bias != null)
         {
-            v += width >= 16 ? Vector512.Load(job->Bias + col) : Tail(job->Bias + col, width);
+            v += width >= 16 ? Vector512.Load(job->Bias + col) : KernelMemory.Tail(job->Bias + col, width);
         }
 
         float* y = job->Y + ((long)row * n) + col;
@@ -376,13 +368,6 @@ public sealed unsafe class Q6_KMatMul : IDisposable
         }
 
         for (int i = 0; i < width; i++) y[i] = v[i];
-    }
-
-    private static Vector512<float> Tail(float* p, int count)
-    {
-        var v = Vector512<float>.Zero;
-        for (int i = 0; i < count; i++) v = v.WithElement(i, p[i]);
-        return v;
     }
 
     /// <summary>M ≥ 2: expand a panel pair once, then every group of rows of A against it.</summary>

@@ -65,7 +65,6 @@ public sealed unsafe class Q6_KPackedWeights : IDisposable
     internal const int DOffset = 6656;
 
     private const int SubBlocks = BlockSize / SubBlockSize;
-    private const nuint HugePage = 2 * 1024 * 1024;
 
     private byte* _data;
 
@@ -78,9 +77,7 @@ public sealed unsafe class Q6_KPackedWeights : IDisposable
         int panels = (n + PanelRows - 1) / PanelRows;
         Panels = panels + (panels & 1);
         ByteLength = (long)(Panels / 2) * Blocks * PairBlockBytes;
-        nuint size = ((nuint)ByteLength + 4095) & ~(nuint)4095;
-        _data = (byte*)NativeMemory.AlignedAlloc(size, HugePage);
-        Madvise.TryAdvise(_data, size, Madvise.HugePage); // advisory: where refused, 4 KiB pages serve as well
+        _data = KernelMemory.AllocateHugePageAligned(ByteLength);
     }
 
     /// <summary>Output rows N.</summary>
