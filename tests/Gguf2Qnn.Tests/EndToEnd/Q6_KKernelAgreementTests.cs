@@ -95,18 +95,7 @@ public sealed class Q6_KKernelAgreementTests(ConvertedModelsFixture models, ITes
     [Avx512Fact]
     public void AHeadThatIsNotAQ6_KWeightStaysWithOnnxRuntimeAndTheRestKeepsGguf2QnnsKernels()
     {
-        var (_, onnx) = models.Get(Model);
-        string copy = ConvertedModelsFixture.CopyWithoutManifest(onnx);
-        ModelProto model;
-        using (var stream = File.OpenRead(Path.Combine(copy, "model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
-        var scales = model.Graph.Initializer.Single(t => t.Name == HeadNode(model).Input[2]);
-        var entries = scales.ExternalData.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
-        using (var data = File.OpenWrite(Path.Combine(copy, entries["location"])))
-        {
-            data.Position = long.Parse(entries["offset"], CultureInfo.InvariantCulture) + (5 * 4);
-            data.Write(BitConverter.GetBytes(0.1f)); // row 0, sub-block 5: no longer d·sc
-        }
-
+        var (copy, _, _) = CopyWithAHeadThatIsNotAQ6_KWeight();
         var log = new List<string>();
         using var lm = OnnxCausalLm.Open(copy, new RuntimeOptions { Kernels = CpuKernels.Auto, Log = log.Add });
         output.WriteLine(string.Join(Environment.NewLine, log.Where(l => l.StartsWith("kernels:", StringComparison.Ordinal))));
@@ -120,18 +109,7 @@ public sealed class Q6_KKernelAgreementTests(ConvertedModelsFixture models, ITes
     [Avx512Fact]
     public void WhenTheOnlyCandidateIsAHeadThatIsNotAQ6_KWeightTheKernelsLineSaysSo()
     {
-        var (_, onnx) = models.Get(Model);
-        string copy = ConvertedModelsFixture.CopyWithoutManifest(onnx);
-        ModelProto model;
-        using (var stream = File.OpenRead(Path.Combine(copy, "model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
-        var scales = model.Graph.Initializer.Single(t => t.Name == HeadNode(model).Input[2]);
-        var entries = scales.ExternalData.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
-        using (var data = File.OpenWrite(Path.Combine(copy, entries["location"])))
-        {
-            data.Position = long.Parse(entries["offset"], CultureInfo.InvariantCulture) + (5 * 4);
-            data.Write(BitConverter.GetBytes(0.1f)); // row 0, sub-block 5: no longer d·sc
-        }
-
+        var (copy, model, scales) = CopyWithAHeadThatIsNotAQ6_KWeight();
         // The Q4_0 layers at accuracy_level 0 (float activations): not a form gguf2qnn's Q4_0 kernel takes.
         foreach (var node in model.Graph.Node.Where(n => n.OpType == "MatMulNBits" && n.Input[2] != scales.Name))
         {
@@ -142,6 +120,24 @@ public sealed class Q6_KKernelAgreementTests(ConvertedModelsFixture models, ITes
         using var lm = OnnxCausalLm.Open(copy, new RuntimeOptions { Kernels = CpuKernels.Auto });
         Assert.Equal(0, lm.Gguf2QnnKernelNodes);
         Assert.Contains("the data of its 1 Q6_K-shaped node(s) are not a Q6_K weight's", lm.KernelsDescription, StringComparison.Ordinal);
+    }
+
+    // A copy of the converted model whose head scale at row 0, sub-block 5 is no longer d·sc (so no Q6_K weight).
+    private (string Copy, ModelProto Model, TensorProto HeadScales) CopyWithAHeadThatIsNotAQ6_KWeight()
+    {
+        var (_, onnx) = models.Get(Model);
+        string copy = ConvertedModelsFixture.CopyWithoutManifest(onnx);
+        ModelProto model;
+        using (var stream = File.OpenRead(Path.Combine(copy, "model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
+        var scales = model.Graph.Initializer.Single(t => t.Name == HeadNode(model).Input[2]);
+        var entries = scales.ExternalData.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+        using (var data = File.OpenWrite(Path.Combine(copy, entries["location"])))
+        {
+            data.Position = long.Parse(entries["offset"], CultureInfo.InvariantCulture) + (5 * 4);
+            data.Write(BitConverter.GetBytes(0.1f));
+        }
+
+        return (copy, model, scales);
     }
 
     private static (VerificationReport Report, double MaxDiff) Compare(float[][] expected, float[][] actual, int[] ids)
