@@ -17,7 +17,22 @@ internal static class DemoGguf
         var root = Path.Combine(RunCommand.CacheRoot(), "demo");
         Directory.CreateDirectory(root);
         var gguf = Path.Combine(root, "demo-qwen2-q4_0.gguf");
-        SyntheticModel.Write(gguf, Spec);
+        // Written beside it and moved in only when the bytes differ: an unchanged file keeps its time stamp, so the
+        // cached conversion of it (run --chat, --engine genai) stays valid.
+        var fresh = Path.Combine(root, $".demo-{Guid.NewGuid():N}.gguf");
+        try
+        {
+            SyntheticModel.Write(fresh, Spec);
+            if (!File.Exists(gguf) || !File.ReadAllBytes(gguf).AsSpan().SequenceEqual(File.ReadAllBytes(fresh)))
+            {
+                File.Move(fresh, gguf, overwrite: true);
+            }
+        }
+        finally
+        {
+            File.Delete(fresh);
+        }
+
         io.Err.WriteLine($"Demo model (qwen2, {Spec.BlockCount} layers, hidden {Spec.HiddenSize}, Q4_0 + F32 tensors, seeded random weights): {gguf}");
         return gguf;
     }

@@ -52,23 +52,19 @@ internal static class RunCommand
 
             if (!p.GetValue(chat))
             {
-                if (path is null)
+                if (path is null && !genAi)
                 {
-                    return genAi
-                        ? throw new CliException("run --engine genai needs a MODEL (a .gguf or a cpu-target folder).", GgufCli.BadInput)
-                        : RunDemo(io, options, text, p.GetValue(json));
+                    return RunDemo(io, options, text, p.GetValue(json));
                 }
+
+                path ??= DemoGguf.Write(io); // GenAI on the demo: its GGUF, converted into the cache like any other
 
                 return genAi
                     ? GenerateWithGenAi(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json))
                     : Generate(io, ResolveArtifacts(io, path, p.GetValue(json)), options, text ?? DefaultPrompt, p.GetValue(json));
             }
 
-            if (path is null)
-            {
-                throw new CliException("run --chat needs a MODEL with a chat template.", GgufCli.BadInput);
-            }
-
+            path ??= DemoGguf.Write(io); // the demo has a chat template (its replies are gibberish: random weights)
             ChatCommand.RequireTemplate(path);
             var messages = new List<ChatMessage>();
             if (p.GetValue(system) is { } sys)

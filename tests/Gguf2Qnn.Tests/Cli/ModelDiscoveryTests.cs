@@ -111,6 +111,20 @@ public sealed class ModelDiscoveryTests
         Assert.True(File.Exists(Path.Combine(output, "model.onnx")));
     }
 
+    [Theory]
+    [InlineData("--chat")]
+    [InlineData("--engine", "genai")]
+    [InlineData("--engine", "genai", "--chat")]
+    public void RunWithoutAModelUsesTheDemoForChatAndGenAiToo(params string[] options)
+    {
+        var dir = TestPaths.NewTempDir("discovery-demo");
+        var (code, stdout, stderr) = Run(dir, ["run", .. options, "-n", "2", "--json"]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Demo model", stderr, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(2, doc.RootElement.GetProperty("tokens").GetArrayLength());
+    }
+
     private static (int Code, string Out, string Err) Run(string workingDirectory, params string[] args)
     {
         var o = new StringWriter();
