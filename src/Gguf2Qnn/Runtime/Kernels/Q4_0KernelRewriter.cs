@@ -1,4 +1,3 @@
-using Gguf2Qnn.Onnx;
 using Gguf2Qnn.Onnx.Proto;
 
 namespace Gguf2Qnn.Runtime.Kernels;
@@ -32,34 +31,15 @@ public static class Q4_0KernelRewriter
         ArgumentNullException.ThrowIfNull(model);
         var graph = model.Graph;
         if (graph is null) return default;
-        // Constants only: an initializer that is also a graph input is a default the caller may replace (ONNX IR ≥ 4).
-        var graphInputs = graph.Input.Select(i => i.Name).ToHashSet();
-        var initializers = new Dictionary<string, TensorProto>();
-        foreach (var t in graph.Initializer.Where(t => !graphInputs.Contains(t.Name))) initializers[t.Name] = t;
+        var initializers = MatMulNBitsNodes.ConstantInitializers(graph);
 
         int count = 0;
         foreach (var node in graph.Node)
         {
-            if (node.OpType != "MatMulNBits" || node.Domain != OnnxDomains.Microsoft) continue;
-            long bits = Int(node, "bits", 4), blockSize = Int(node, "block_size", 0), k = Int(node, "K", 0), n = Int(node, "N", 0);
-            // accuracy_level 4 is MatMulNBits' int8-activation mode, the arithmetic of the kernel; level 0 asks for
-            // float activations and stays with ONNX Runtime.
-            if (Int(node, "accuracy_level", 0) != 4) continue;
-            if (bits != 4 || blockSize != Q4_0PackedWeights.BlockSize || k <= 0 || k % 32 != 0 || n <= 0 || k > int.MaxValue || n > int.MaxValue) continue;
-            var inputs = node.Input;
-            if (inputs.Count < 3 || (inputs.Count > 3 && inputs[3].Length != 0) || (inputs.Count > 4 && inputs[4].Length != 0)) continue;
-            if (!initializers.TryGetValue(inputs[1], out var b) || b.DataType != (int)TensorProto.Types.DataType.Uint8) continue;
-            if (!initializers.TryGetValue(inputs[2], out var scales) || scales.DataType != (int)TensorProto.Types.DataType.Float) continue;
-
-            string bias = inputs.Count > 5 ? inputs[5] : string.Empty;
-            var kept = new[] { inputs[0], inputs[1], inputs[2], bias };
-            inputs.Clear();
-            inputs.AddRange(bias.Length == 0 ? kept[..3] : kept);
-            node.OpType = OpType;
-            node.Domain = Domain;
-            var attributes = node.Attribute.Where(a => a.Name is "K" or "N").ToArray();
-            node.Attribute.Clear();
-            node.Attribute.AddRange(attributes);
+            if (!MatMulNBitsNodes.TryMatch(node, 4, Q4_0PackedWeights.BlockSize, initializers, out _, out _)) continue;
+            long k = MatMulNBitsNodes.Int(node, "K", 0), n = MatMulNBitsNodes.Int(node, "N", 0);
+            if (k <= 0 || k % 32 != 0 || n <= 0 || k > int.MaxValue || n > int.MaxValue) continue;
+            MatMulNBitsNodes.Replace(node, OpType);
             node.Attribute.Add(Ints("split", [n]));
             count++;
         }
@@ -75,11 +55,7 @@ public static class Q4_0KernelRewriter
             (splits, swiGlus) = FuseSplits(graph, initializers, pinned);
         }
 
-        if (count > 0 && !model.OpsetImport.Any(o => o.Domain == Domain))
-        {
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = Domain, Version = 1 });
-        }
-
+        if (count > 0) MatMulNBitsNodes.ImportDomain(model);
         return new Q4_0Rewrite(count, biasAdds, splits, swiGlus);
     }
 
@@ -101,7 +77,7 @@ public static class Q4_0KernelRewriter
             var add = users[0];
             if (add.OpType != "Add" || add.Domain.Length != 0 || add.Input.Count != 2 || add.Output.Count != 1) continue;
             string other = add.Input[0] == y ? add.Input[1] : add.Input[1] == y ? add.Input[0] : string.Empty;
-            long n = Int(node, "N", 0);
+            long n = MatMulNBitsNodes.Int(node, "N", 0);
             if (!initializers.TryGetValue(other, out var bias) || bias.DataType != (int)TensorProto.Types.DataType.Float
                 || bias.Dims.Count != 1 || bias.Dims[0] != n) continue;
             node.Input.Add(other);
@@ -131,11 +107,11 @@ public static class Q4_0KernelRewriter
         foreach (var node in graph.Node)
         {
             if (node.OpType != OpType || node.Domain != Domain || node.Output.Count != 1) continue;
-            long n = Int(node, "N", 0);
+            long n = MatMulNBitsNodes.Int(node, "N", 0);
             var users = Only(node.Output[0]);
             if (users.Count != 1 || users[0] is not { OpType: "Split", Domain: "" } split) continue;
             if (split.Input.Count != 2 || !initializers.TryGetValue(split.Input[1], out var sizesTensor)) continue;
-            long axis = Int(split, "axis", 0);
+            long axis = MatMulNBitsNodes.Int(split, "axis", 0);
             if (axis != -1 || split.Output.Count is < 2 or > 3 || split.Output.Any(o => o.Length == 0)) continue;
             var sizes = Int64s(sizesTensor);
             if (sizes is null || sizes.Length != split.Output.Count || sizes.Sum() != n || sizes.Any(w => w <= 0)
@@ -245,9 +221,6 @@ public static class Q4_0KernelRewriter
         a.Ints.AddRange(values);
         return a;
     }
-
-    private static long Int(NodeProto node, string name, long fallback) =>
-        node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
 }
 
 /// <summary>What <see cref="Q4_0KernelRewriter.Rewrite"/> changed.</summary>

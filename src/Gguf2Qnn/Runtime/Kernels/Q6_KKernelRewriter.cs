@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
-using Gguf2Qnn.Onnx;
 using Gguf2Qnn.Onnx.Proto;
 
 namespace Gguf2Qnn.Runtime.Kernels;
@@ -36,22 +35,14 @@ public static class Q6_KKernelRewriter
         ArgumentNullException.ThrowIfNull(model);
         var graph = model.Graph;
         if (graph is null) return new Q6_KRewrite(0, []);
-        var graphInputs = graph.Input.Select(i => i.Name).ToHashSet();
-        var initializers = new Dictionary<string, TensorProto>();
-        foreach (var t in graph.Initializer.Where(t => !graphInputs.Contains(t.Name))) initializers[t.Name] = t;
+        var initializers = MatMulNBitsNodes.ConstantInitializers(graph);
 
         int count = 0;
         var leftAlone = new List<string>();
         foreach (var node in graph.Node)
         {
-            if (node.OpType != "MatMulNBits" || node.Domain != OnnxDomains.Microsoft) continue;
-            if (Int(node, "accuracy_level", 0) != 4 || Int(node, "bits", 4) != 8 || Int(node, "block_size", 0) != Q6_KPackedWeights.SubBlockSize) continue;
-            var inputs = node.Input;
-            if (inputs.Count < 3 || (inputs.Count > 3 && inputs[3].Length != 0) || (inputs.Count > 4 && inputs[4].Length != 0)) continue;
-            if (!initializers.TryGetValue(inputs[1], out var b) || b.DataType != (int)TensorProto.Types.DataType.Uint8) continue;
-            if (!initializers.TryGetValue(inputs[2], out var scales) || scales.DataType != (int)TensorProto.Types.DataType.Float) continue;
-
-            long k = Int(node, "K", 0), n = Int(node, "N", 0);
+            if (!MatMulNBitsNodes.TryMatch(node, 8, Q6_KPackedWeights.SubBlockSize, initializers, out var b, out var scales)) continue;
+            long k = MatMulNBitsNodes.Int(node, "K", 0), n = MatMulNBitsNodes.Int(node, "N", 0);
             string? why = k <= 0 || n <= 0 || k > int.MaxValue || n > int.MaxValue ? $"K = {k}, N = {n} out of range"
                 : k % Q6_KPackedWeights.BlockSize != 0 ? $"K = {k} is not a multiple of {Q6_KPackedWeights.BlockSize} (a Q6_K super-block)"
                 : CheckData(b, scales, (int)n, (int)k, externalDataFolder);
@@ -61,23 +52,11 @@ public static class Q6_KKernelRewriter
                 continue;
             }
 
-            string bias = inputs.Count > 5 ? inputs[5] : string.Empty;
-            var kept = new[] { inputs[0], inputs[1], inputs[2], bias };
-            inputs.Clear();
-            inputs.AddRange(bias.Length == 0 ? kept[..3] : kept);
-            node.OpType = OpType;
-            node.Domain = Q4_0KernelRewriter.Domain;
-            var attributes = node.Attribute.Where(a => a.Name is "K" or "N").ToArray();
-            node.Attribute.Clear();
-            node.Attribute.AddRange(attributes);
+            MatMulNBitsNodes.Replace(node, OpType);
             count++;
         }
 
-        if (count > 0 && !model.OpsetImport.Any(o => o.Domain == Q4_0KernelRewriter.Domain))
-        {
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = Q4_0KernelRewriter.Domain, Version = 1 });
-        }
-
+        if (count > 0) MatMulNBitsNodes.ImportDomain(model);
         return new Q6_KRewrite(count, leftAlone);
     }
 
@@ -95,9 +74,6 @@ public static class Q6_KKernelRewriter
             return $"its weight could not be read ({e.Message})";
         }
     }
-
-    private static long Int(NodeProto node, string name, long fallback) =>
-        node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
 
     /// <summary>An initializer's bytes: its raw_data, or its range of the external data file, memory-mapped read-only.</summary>
     private sealed unsafe class InitializerBytes : IDisposable
