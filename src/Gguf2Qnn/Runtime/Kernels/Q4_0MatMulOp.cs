@@ -32,23 +32,14 @@ public static class Q4_0MatMulOp
 
         public Kernel(KernelInfo info)
         {
-            long k = info.GetInt64("K"), n = info.GetInt64("N");
-            if (k <= 0 || k % Q4_0PackedWeights.BlockSize != 0 || k > int.MaxValue || n <= 0 || n > int.MaxValue)
-                throw new InvalidDataException($"{info.NodeName}: {Q4_0KernelRewriter.OpType} needs K a positive multiple of 32 and N > 0 (K={k}, N={n}).");
-            if (!info.TryGetConstantInput(1, out var b) || !info.TryGetConstantInput(2, out var scales))
-                throw new InvalidDataException($"{info.NodeName}: {Q4_0KernelRewriter.OpType} needs B and scales as constant initializers.");
-            _k = (int)k;
-            _n = (int)n;
+            (_k, _n) = MatMulOpKernel.ReadWeights(info, Q4_0KernelRewriter.OpType, Q4_0PackedWeights.BlockSize, out var b, out var scales);
             bool swiGlu = info.GetInt64("swiglu", 0) != 0;
             var split = info.GetInt64Array("split");
             if (split.Any(w => w <= 0 || w > _n))
                 throw new InvalidDataException($"{info.NodeName}: split widths must be in [1, N].");
             var epilogue = swiGlu ? Q4_0Epilogue.SwiGlu : split.Length <= 1 ? Q4_0Epilogue.None : Q4_0Epilogue.Split(split.Select(w => (int)w).ToArray());
             var packed = Q4_0PackedWeights.FromMatMulNBits(b.GetData<byte>(), scales.GetData<float>(), _n, _k, pairHalves: swiGlu);
-
-            // The packed copy is what runs; ORT's memory-mapped original need not stay resident.
-            MappedFilePages.TryRelease((void*)b.DataPointer, b.ByteLength);
-            MappedFilePages.TryRelease((void*)scales.DataPointer, scales.ByteLength);
+            MatMulOpKernel.ReleaseOriginals(b, scales);
             try
             {
                 _matmul = new Q4_0MatMul(packed, ownsWeights: true, epilogue);
@@ -63,10 +54,8 @@ public static class Q4_0MatMulOp
         public void Compute(KernelContext context)
         {
             var a = context.GetInput(0);
+            long m = MatMulOpKernel.Rows(a, _k, Q4_0KernelRewriter.OpType);
             var shape = a.Shape;
-            if (shape.Length == 0 || shape[^1] != _k)
-                throw new InvalidDataException($"{Q4_0KernelRewriter.OpType}: A's last dimension must be K = {_k}.");
-            long m = a.ElementCount / _k;
             Span<long> outShape = stackalloc long[shape.Length];
             shape.CopyTo(outShape);
             var widths = _matmul.OutputWidths;
@@ -77,21 +66,11 @@ public static class Q4_0MatMulOp
                 outputs[i] = context.GetOutput(i, outShape).DataPointer;
             }
 
-            float* bias = null;
-            if (context.InputCount > 3)
-            {
-                var b = context.GetInput(3);
-                if (b.IsPresent)
-                {
-                    if (b.ElementCount != _n) throw new InvalidDataException($"{Q4_0KernelRewriter.OpType}: the bias must have N = {_n} values.");
-                    bias = (float*)b.DataPointer;
-                }
-            }
-
+            float* bias = MatMulOpKernel.Bias(context, _n, Q4_0KernelRewriter.OpType);
             if (m == 0) return;
-            if (m > int.MaxValue) throw new InvalidDataException($"{Q4_0KernelRewriter.OpType}: too many rows ({m}).");
+            int rows = MatMulOpKernel.CheckedRows(m, Q4_0KernelRewriter.OpType);
             using var parallel = context.CreateParallelFor();
-            _matmul.Run((float*)a.DataPointer, (int)m, outputs, bias, parallel);
+            _matmul.Run((float*)a.DataPointer, rows, outputs, bias, parallel);
         }
 
         public void Dispose() => _matmul.Dispose();

@@ -29,18 +29,9 @@ public static class Q6_KMatMulOp
 
         public Kernel(KernelInfo info)
         {
-            long k = info.GetInt64("K"), n = info.GetInt64("N");
-            if (k <= 0 || k % Q6_KPackedWeights.BlockSize != 0 || k > int.MaxValue || n <= 0 || n > int.MaxValue)
-                throw new InvalidDataException($"{info.NodeName}: {Q6_KKernelRewriter.OpType} needs K a positive multiple of 256 and N > 0 (K={k}, N={n}).");
-            if (!info.TryGetConstantInput(1, out var b) || !info.TryGetConstantInput(2, out var scales))
-                throw new InvalidDataException($"{info.NodeName}: {Q6_KKernelRewriter.OpType} needs B and scales as constant initializers.");
-            _k = (int)k;
-            _n = (int)n;
+            (_k, _n) = MatMulOpKernel.ReadWeights(info, Q6_KKernelRewriter.OpType, Q6_KPackedWeights.BlockSize, out var b, out var scales);
             var packed = Q6_KPackedWeights.FromMatMulNBits(b.GetData<byte>(), scales.GetData<float>(), _n, _k);
-
-            // The packed copy is what runs; ORT's memory-mapped original need not stay resident.
-            MappedFilePages.TryRelease((void*)b.DataPointer, b.ByteLength);
-            MappedFilePages.TryRelease((void*)scales.DataPointer, scales.ByteLength);
+            MatMulOpKernel.ReleaseOriginals(b, scales);
             try
             {
                 _matmul = new Q6_KMatMul(packed, ownsWeights: true);
@@ -55,30 +46,18 @@ public static class Q6_KMatMulOp
         public void Compute(KernelContext context)
         {
             var a = context.GetInput(0);
+            long m = MatMulOpKernel.Rows(a, _k, Q6_KKernelRewriter.OpType);
             var shape = a.Shape;
-            if (shape.Length == 0 || shape[^1] != _k)
-                throw new InvalidDataException($"{Q6_KKernelRewriter.OpType}: A's last dimension must be K = {_k}.");
-            long m = a.ElementCount / _k;
             Span<long> outShape = stackalloc long[shape.Length];
             shape.CopyTo(outShape);
             outShape[^1] = _n;
             var y = context.GetOutput(0, outShape);
 
-            float* bias = null;
-            if (context.InputCount > 3)
-            {
-                var bt = context.GetInput(3);
-                if (bt.IsPresent)
-                {
-                    if (bt.ElementCount != _n) throw new InvalidDataException($"{Q6_KKernelRewriter.OpType}: the bias must have N = {_n} values.");
-                    bias = (float*)bt.DataPointer;
-                }
-            }
-
+            float* bias = MatMulOpKernel.Bias(context, _n, Q6_KKernelRewriter.OpType);
             if (m == 0) return;
-            if (m > int.MaxValue) throw new InvalidDataException($"{Q6_KKernelRewriter.OpType}: too many rows ({m}).");
+            int rows = MatMulOpKernel.CheckedRows(m, Q6_KKernelRewriter.OpType);
             using var parallel = context.CreateParallelFor();
-            _matmul.Run((float*)a.DataPointer, (int)m, (float*)y.DataPointer, bias, parallel);
+            _matmul.Run((float*)a.DataPointer, rows, (float*)y.DataPointer, bias, parallel);
         }
 
         public void Dispose() => _matmul.Dispose();
