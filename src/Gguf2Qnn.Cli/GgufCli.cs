@@ -85,7 +85,7 @@ public static class GgufCli
         if (parse.CommandResult.Command != root && !opening.Contains(parse.CommandResult.Command.Name)
             && new Option[] { verbose, kernels }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } misplaced)
         {
-            stderr.WriteLine($"gguf2qnn: {misplaced.Name} applies to the commands that open a model (run, chat, verify, bench), not to {parse.CommandResult.Command.Name}.");
+            stderr.WriteLine($"gguf2qnn: {misplaced.Name} applies to the commands that open a model ({string.Join(", ", opening)}), not to {parse.CommandResult.Command.Name}.");
             stderr.WriteLine("Try 'gguf2qnn --help'.");
             return BadInput;
         }

@@ -239,9 +239,8 @@ internal static class RunCommand
         if (io.Verbose)
         {
             // GenAI builds its own ONNX Runtime session from genai_config.json: say what it was given.
-            var decoder = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(artifactDir, "genai_config.json")))?["model"]?["decoder"];
             io.Err.WriteLine($"onnxruntime-genai: ONNX Runtime GenAI (Microsoft.ML.OnnxRuntimeGenAI) over {artifactDir}: CPU execution provider (genai_config.json's providers cleared), GenAI's own session and search loop");
-            io.Err.WriteLine($"onnxruntime-genai: decoder session_options from genai_config.json: {decoder?["session_options"]?.ToJsonString() ?? "{}"}");
+            io.Err.WriteLine($"onnxruntime-genai: decoder session_options from genai_config.json: {lm.DecoderSessionOptions}");
             io.Err.WriteLine("kernels: ONNX Runtime's (GenAI runs its own session; gguf2qnn's kernels are for the ort engine)");
         }
 

@@ -120,8 +120,8 @@ internal static class VerifyCommand
         });
         if (!json)
         {
-            int insertedBos = last?.Positions - ids.Length is > 0 and var n ? n : 0;
-            io.Err.WriteLine($"verify: window {last?.Completed}/{last?.Total}, {last?.Positions} positions compared{(insertedBos > 0 ? $" (the {ids.Length} tokens and the BOS each later window starts with)" : string.Empty)}");
+            bool bosInserted = last?.Positions > ids.Length;
+            io.Err.WriteLine($"verify: window {last?.Completed}/{last?.Total}, {last?.Positions} positions compared{(bosInserted ? $" (the {ids.Length} tokens and the BOS each later window starts with)" : string.Empty)}");
         }
 
         bool pass = thresholds.IsMetBy(report);

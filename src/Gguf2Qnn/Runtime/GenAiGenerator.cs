@@ -44,6 +44,7 @@ public sealed class GenAiGenerator : IDisposable
         ContextLength = modelNode["context_length"]?.GetValue<int>() ?? throw new InvalidDataException($"{GenAiConfig.FileName} has no model.context_length.");
         _eosTokenIds = tokenizer.GetEosTokenIds().ToArray();
         _bosTokenId = modelNode["bos_token_id"]?.GetValue<int>();
+        DecoderSessionOptions = modelNode["decoder"]?["session_options"]?.ToJsonString() ?? "{}";
     }
 
     /// <summary>The artifact folder GenAI loaded.</summary>
@@ -51,6 +52,10 @@ public sealed class GenAiGenerator : IDisposable
 
     /// <summary>GenAI's model type (genai_config.json <c>model.type</c>, e.g. llama, qwen2).</summary>
     public string ModelType { get; }
+
+    /// <summary>The ONNX Runtime session options GenAI was given for the decoder, as compact JSON
+    /// (genai_config.json <c>model.decoder.session_options</c>; <c>{}</c> when absent).</summary>
+    public string DecoderSessionOptions { get; }
 
     /// <summary>Vocabulary size (genai_config.json <c>model.vocab_size</c>).</summary>
     public int VocabSize { get; }
