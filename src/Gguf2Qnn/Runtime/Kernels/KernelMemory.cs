@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -34,6 +35,20 @@ internal static unsafe class KernelMemory
         int tasks = Math.Max(1, Math.Min(pairs / minPairsPerTask, maxTasks));
         pairsPerTask = (pairs + tasks - 1) / tasks;
         return (pairs + pairsPerTask - 1) / pairsPerTask;
+    }
+
+    /// <summary>Stores <paramref name="v"/> at <paramref name="y"/>: all 16 floats when <paramref name="width"/> ≥ 16, else
+    /// the first <paramref name="width"/> (no write past the end of the row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> v, float* y, int width)
+    {
+        if (width >= 16)
+        {
+            v.Store(y);
+            return;
+        }
+
+        for (int i = 0; i < width; i++) y[i] = v[i];
     }
 
     /// <summary>The first <paramref name="count"/> (&lt; 16) floats at <paramref name="p"/> in a vector, zeros after them

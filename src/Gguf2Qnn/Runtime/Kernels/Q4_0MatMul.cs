@@ -423,13 +423,7 @@ public sealed unsafe class Q4_0MatMul : IDisposable
             width = job->W2 - c;
         }
 
-        if (width >= 16)
-        {
-            v.Store(y);
-            return;
-        }
-
-        for (int i = 0; i < width; i++) y[i] = v[i];
+        KernelMemory.Store(v, y, width);
     }
 
     /// <summary>Prefill: expand a panel pair to bytes once, then every 6-row group of A against it.</summary>

@@ -361,13 +361,7 @@ public sealed unsafe class Q6_KMatMul : IDisposable
         }
 
         float* y = job->Y + ((long)row * n) + col;
-        if (width >= 16)
-        {
-            v.Store(y);
-            return;
-        }
-
-        for (int i = 0; i < width; i++) y[i] = v[i];
+        KernelMemory.Store(v, y, width);
     }
 
     /// <summary>M ≥ 2: expand a panel pair once, then every group of rows of A against it.</summary>
