@@ -64,27 +64,24 @@ if [ "${COLD:-0}" = 1 ]; then for r in $(seq 1 "$ROUNDS"); do round cold; done; 
 echo "== model.onnx.data sha256 $(sha256sum "$DIR/onnx/model.onnx.data" | cut -c1-16)… $(stat -c %s "$DIR/onnx/model.onnx.data") bytes"
 
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
-for r in $(seq 1 "$BENCH_ROUNDS"); do
-  echo "== bench, kernels auto (gguf2qnn's Q4_0 and Q6_K kernels where the CPU has AVX-512BW) (load $(load))"
-  "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
-  if [ "${KERNELS_AB:-0}" = 1 ]; then
-    echo "== bench, --kernels onnxruntime (MLAS MatMulNBits) (load $(load))"
-    "$BIN" bench "$DIR/onnx" --gguf "$W" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp --kernels onnxruntime
-  fi
-done
+# bench_rounds LABEL ONNX_DIR GGUF: BENCH_ROUNDS side-by-side benches of one folder (and with KERNELS_AB=1 each again on MLAS).
+bench_rounds() {
+  for r in $(seq 1 "$BENCH_ROUNDS"); do
+    echo "== $1, kernels auto (gguf2qnn's Q4_0 and Q6_K kernels where the CPU has AVX-512BW) (load $(load))"
+    "$BIN" bench "$2" --gguf "$3" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
+    if [ "${KERNELS_AB:-0}" = 1 ]; then
+      echo "== $1, --kernels onnxruntime (MLAS MatMulNBits) (load $(load))"
+      "$BIN" bench "$2" --gguf "$3" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp --kernels onnxruntime
+    fi
+  done
+}
+bench_rounds bench "$DIR/onnx" "$W"
 if [ "${LLAMACPP_MIX:-0}" = 1 ]; then
   # llama.cpp's own Q4_0 mix (output.weight Q6_K, as llama-quantize writes the founding file), same benches.
   WQ=$DIR/wq.gguf
   [ -f "$WQ" ] || "$BIN" make-workload -o "$WQ" --llamacpp-q4_0 >/dev/null
   rm -rf "$DIR/onnxq"; "$BIN" convert "$WQ" -o "$DIR/onnxq" >/dev/null
-  for r in $(seq 1 "$BENCH_ROUNDS"); do
-    echo "== llama.cpp's Q4_0 mix ($(stat -c %s "$WQ") bytes), kernels auto (load $(load))"
-    "$BIN" bench "$DIR/onnxq" --gguf "$WQ" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp
-    if [ "${KERNELS_AB:-0}" = 1 ]; then
-      echo "== llama.cpp's Q4_0 mix, --kernels onnxruntime (load $(load))"
-      "$BIN" bench "$DIR/onnxq" --gguf "$WQ" -p 128 -n 64 -t "$THREADS" -r "$REPS" --vs llamacpp --kernels onnxruntime
-    fi
-  done
+  bench_rounds "llama.cpp's Q4_0 mix ($(stat -c %s "$WQ") bytes)" "$DIR/onnxq" "$WQ"
 fi
 if [ "${HUGEPAGES_AB:-0}" = 1 ]; then
   echo "== bench with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (load $(load))"
